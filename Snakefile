@@ -1,0 +1,26 @@
+# Reconstruction (GR*Ai*CE) and BCNN gap filling of GRACE/GRACE-FO terrestrial water storage anomalies.
+# Usage: see README.md. The package in src/ does the work; rules and scripts stay thin.
+
+import os
+import sys
+from pathlib import Path
+
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+# Scripts run in their own interpreters (and conda envs): they find the package the same way.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/regions.smk"
+
+
+rule all:
+    input:
+        "results/cube/cube.nc",
+        "results/regions/summary.csv",
+    default_target: True

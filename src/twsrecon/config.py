@@ -1,0 +1,77 @@
+"""Config validation against the workflow's JSON Schema, with defaults filled in.
+
+Used by the Snakefile before any job is planned, so a bad value stops the run at once with the
+dotted name of the key, and by scripts run standalone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if "default" in sub and prop not in instance:
+                    instance[prop] = _copy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _key(error) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        path = f"{path}.{missing}" if path else missing
+    elif error.validator == "additionalProperties" and "'" in error.message:
+        extra = error.message.split("'")[1]
+        path = f"{path}.{extra}" if path else extra
+    return path or "(top level)"
+
+
+def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Fill defaults into `config` in place and raise ConfigError naming every bad key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    cls = _with_defaults(jsonschema.validators.validator_for(schema))
+    errors = sorted(cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  config key '{_key(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    return check(config)
+
+
+def load(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
+    return validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
+
+
+def check(config: dict) -> dict:
+    """Cross-key rules a JSON Schema cannot express."""
+    from .grid import Grid
+
+    try:
+        Grid.from_config(config["grid"])
+    except ValueError as err:
+        raise ConfigError(f"invalid configuration:\n  config key 'grid': {err}") from None
+    g = config["grid"]
+    if g["lat_min"] >= g["lat_max"] or g["lon_min"] >= g["lon_max"]:
+        raise ConfigError("invalid configuration:\n  config key 'grid': lat_min/lon_min must be below lat_max/lon_max")
+    if config["period"]["start"] > config["period"]["end"]:
+        raise ConfigError("invalid configuration:\n  config key 'period.start': after period.end")
+    return config

@@ -1,0 +1,117 @@
+"""The analysis-ready cube: every predictor and the target on one grid and one monthly axis."""
+
+from __future__ import annotations
+
+import logging
+
+import dask
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+from .grid import Grid, regrid, regrid_classes
+from .io.era5 import read_era5
+from .io.grace import read_mascon
+from .io.koppen import read_koppen
+from .io.netcdf import atomic_output, write_netcdf
+from .io.sif import read_sif
+from .provenance import provenance_attrs
+from .regions import BECK_CODES, CLASS_NAMES, PREDICTORS
+from .timeaxis import months
+
+log = logging.getLogger(__name__)
+
+
+def land_fraction(land_mask: xr.DataArray, grid: Grid, path) -> xr.DataArray:
+    """Share of each analysis cell that the mascon land mask calls land."""
+    lm = land_mask.astype("float64").where(np.isfinite(land_mask), 0.0).rename("land_fraction")
+    return regrid(lm, grid, path=path, min_coverage=0.0).fillna(0.0)
+
+
+def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, config: dict,
+               chunk_months: int = 12, min_coverage: float = 0.5, min_land_fraction: float = 0.5,
+               threads: int = 1) -> None:
+    """Read, convert, regrid and write the cube variable by variable, chunk by chunk along time.
+
+    Each variable is computed straight into the (temporary) output file, so peak memory is a few
+    time chunks of one source field whatever the input size.
+    """
+    period = months(start, end)
+    g = inputs["grace"]
+    twsa, land_mask, report = read_mascon(
+        g["path"], apply_scale_factor=g.get("apply_scale_factor", False),
+        scale_factor_path=g.get("scale_factor"), land_mask_path=g.get("land_mask"), chunk_months=chunk_months)
+    report.log()
+    era5 = read_era5(inputs["era5"]["paths"], period, chunk_months)
+    sif = read_sif(inputs["sif"]["path"], period, inputs["sif"].get("variable"), chunk_months)
+
+    fields = {v: (era5[v], era5[v].attrs["source"]) for v in ("pcp", "tmp", "snow", "rad", "rh")}
+    fields["sif"] = (sif, sif.attrs["source"] if "source" in sif.attrs else inputs["sif"]["path"])
+    fields["twsa"] = (twsa.reindex(time=period), g["path"])
+
+    land = None
+    if land_mask is not None:
+        land = land_fraction(land_mask, grid, g.get("land_mask") or g["path"]) >= min_land_fraction
+    base = grid.coords().assign_coords(time=("time", period, {"standard_name": "time", "long_name": "time",
+                                                              "axis": "T", "bounds": "time_bnds"}))
+    base["time_bnds"] = (("time", "bnds"), np.stack([period.values, (period + period.freq).values], axis=1))
+    base["time"].encoding.update({"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"})
+    if land is not None:
+        base["land_mask"] = land.astype(np.int8).assign_attrs(
+            long_name="land cell (JPL mascon land mask covers at least half the cell)", flag_values=[0, 1],
+            flag_meanings="ocean land")
+    base.attrs.update({
+        "title": "Analysis-ready cube of TWSA predictors and GRACE/GRACE-FO TWSA",
+        "Conventions": "CF-1.8",
+        "grace_mascon_version": report.version,
+        "grace_months_without_solution": ";".join(report.missing_in_span),
+        "grace_month_collisions": " | ".join(report.collisions),
+        "grace_month_rule": "solution starting before the 15th -> its first month, else its last month",
+        "regridding": "conservative area-weighted block means (overlap in sin(lat) x lon); a target cell is "
+                      f"NaN when less than {min_coverage:.0%} of its area has valid source data",
+        **provenance_attrs(config),
+    })
+
+    with atomic_output(out_path, suffix=".nc") as tmp, dask.config.set(scheduler="threads", num_workers=threads):
+        base.to_netcdf(tmp, mode="w", format="NETCDF4",
+                       encoding={"time": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
+                                          "dtype": "float64"},
+                                 "time_bnds": {"units": "days since 1970-01-01",
+                                               "calendar": "proleptic_gregorian", "dtype": "float64"},
+                                 "lat_bnds": {"_FillValue": None}, "lon_bnds": {"_FillValue": None},
+                                 "lat": {"_FillValue": None}, "lon": {"_FillValue": None}})
+        for name in (*PREDICTORS, "twsa"):
+            da, source = fields[name]
+            out = regrid(da, grid, path=source, min_coverage=min_coverage).astype("float32")
+            if land is not None:
+                out = out.where(land.values)
+            out = out.chunk({"time": chunk_months}).assign_attrs(da.attrs)
+            out.attrs.pop("source", None)
+            out.attrs["source_file"] = source
+            out.attrs["grid_mapping"] = "crs"
+            log.info("writing %s from %s", name, source)
+            try:
+                xr.Dataset({name: out.drop_vars(["time", "lat", "lon"])}).to_netcdf(
+                    tmp, mode="a", encoding={name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
+                                                    "chunksizes": (1, grid.shape[0], grid.shape[1])}})
+            except InputError:
+                raise
+            except Exception as err:
+                raise InputError(source, f"failed while reading and regridding the data: {err}", name) from err
+
+
+def build_koppen(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land: float = 0.5) -> None:
+    """The Köppen–Geiger class of each analysis cell: the class covering most of its area."""
+    classes = read_koppen(path, fmt)
+    out = regrid_classes(classes, grid, path=path, min_land=min_land)
+    ds = grid.coords()
+    ds["kg_class"] = out.assign_attrs(
+        long_name="Köppen–Geiger class (Beck et al. 2018 legend, majority by area)",
+        flag_values=np.arange(0, 31, dtype=np.int16),
+        flag_meanings="no_class " + " ".join(_flag_name(c) for c in range(1, 31)),
+        grid_mapping="crs", source_file=str(path))
+    write_netcdf(ds, out_path, config)
+
+
+def _flag_name(cls: int) -> str:
+    return f"{BECK_CODES[cls]}_{CLASS_NAMES[cls]}"

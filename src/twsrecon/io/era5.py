@@ -1,0 +1,76 @@
+"""ERA5 / ERA5-Land monthly means from the Copernicus CDS, in the 2024+ (cfgrib) and older layouts."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import xarray as xr
+
+from ..errors import InputError
+from ..timeaxis import monthly_stamps, require_coverage
+from ..units import annotate, check_range, era5_to_canonical, relative_humidity
+from .netcdf import open_input
+
+log = logging.getLogger(__name__)
+
+# ERA5 short name -> canonical predictor; d2m only feeds rh.
+ERA5_PREDICTORS = {"tp": "pcp", "t2m": "tmp", "sd": "snow", "ssr": "rad"}
+ERA5_REQUIRED = ("tp", "t2m", "d2m", "sd", "ssr")
+
+
+def _standardise(ds: xr.Dataset, path) -> xr.Dataset:
+    """One layout for both CDS vintages: dims (time, lat, lon), expver folded, month-start stamps."""
+    ds = ds.rename({k: v for k, v in {"valid_time": "time", "latitude": "lat", "longitude": "lon"}.items()
+                    if k in ds.variables or k in ds.dims})
+    for dim in ("time", "lat", "lon"):
+        if dim not in ds.dims:
+            raise InputError(path, f"no '{dim}' dimension (found dims {list(ds.dims)}): not an ERA5 monthly file?")
+    if "expver" in ds.dims:
+        # Older mixed ERA5/ERA5T requests: one slice per experiment version, NaN where the other has data.
+        # Final ERA5 (expver 1) wins over ERA5T (5) where both exist.
+        parts = [ds.sel(expver=v, drop=True) for v in sorted(ds["expver"].values, key=lambda v: str(v))]
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined.combine_first(part)
+        ds = combined
+    ds = ds.drop_vars([v for v in ("expver", "number", "step", "surface") if v in ds.variables])
+    ds = ds.assign_coords(time=monthly_stamps(ds["time"].values, path, "time"))
+    return ds
+
+
+def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dataset:
+    """Canonical pcp, tmp, snow, rad, rh (lazy, dims time/lat/lon) from a set of CDS files.
+
+    The files may split the variables by step type (avgua/avgad, whose stamps differ by hours)
+    and the years by request; each variable must cover `period` exactly once.
+    """
+    pieces: dict[str, list[tuple[str, xr.DataArray]]] = {}
+    for path in paths:
+        ds = _standardise(open_input(path, chunks={}), path)
+        for var in ds.data_vars:
+            pieces.setdefault(var, []).append((str(path), ds[var]))
+    fields, sources = {}, {}
+    for var in ERA5_REQUIRED:
+        if var not in pieces:
+            files = ", ".join(str(p) for p in paths)
+            raise InputError(files, f"ERA5 variable not found in any of the files (found: {sorted(pieces)})", var)
+        arrays = [a for _, a in pieces[var]]
+        da = arrays[0] if len(arrays) == 1 else xr.concat(arrays, dim="time", join="exact").sortby("time")
+        stamps = pd.DatetimeIndex(da["time"].values)
+        files = "; ".join(p for p, _ in pieces[var])
+        if stamps.has_duplicates:
+            raise InputError(files, f"month {stamps[stamps.duplicated()][0]:%Y-%m} appears in more than one file", var)
+        require_coverage(stamps, period, files, var)
+        fields[var] = da.sel(time=period).chunk({"time": chunk_months, "lat": -1, "lon": -1})
+        sources[var] = files
+    out = {}
+    for var, name in ERA5_PREDICTORS.items():
+        out[name] = era5_to_canonical(fields[var], name, sources[var])
+    dew = era5_to_canonical(fields["d2m"], "tmp", sources["d2m"])
+    out["rh"] = relative_humidity(out["tmp"], dew)
+    ds = xr.Dataset({name: annotate(da, name) for name, da in out.items()})
+    for var, name in {**ERA5_PREDICTORS, "d2m": "rh"}.items():
+        check_range(ds[name].isel(time=[0, -1]).compute(), name, sources[var], var)
+        ds[name].attrs["source"] = sources[var] if name != "rh" else f"{sources['t2m']}; {sources['d2m']}"
+    return ds

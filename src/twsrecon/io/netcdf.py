@@ -1,0 +1,90 @@
+"""Safe opening of user files and all-or-nothing writing of our outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from ..provenance import provenance_attrs
+
+
+def open_input(path, *, chunks=None, decode_times=True, mask_and_scale=True) -> xr.Dataset:
+    """Open a user's netCDF read-only, turning every failure into an InputError naming the file.
+
+    A truncated file often opens but fails on the first read, so one value of every variable
+    at the file's far end is read here already.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    try:
+        ds = xr.open_dataset(
+            path, engine="netcdf4", chunks=chunks, decode_times=decode_times,
+            mask_and_scale=mask_and_scale, cache=False,
+        )
+    except Exception as err:  # netCDF4/HDF5 raise OSError, ValueError, RuntimeError…
+        raise InputError(path, f"not a readable netCDF file (truncated or corrupt?): {err}") from err
+    for name, var in ds.variables.items():
+        if var.ndim == 0 or var.size == 0:
+            continue
+        try:
+            var[tuple(-1 for _ in var.dims)].values
+        except Exception as err:
+            ds.close()
+            raise InputError(path, f"cannot read data (truncated or corrupt file?): {err}", name) from err
+    return ds
+
+
+@contextlib.contextmanager
+def atomic_output(path, suffix=None):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from the rest of a group
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        if np.issubdtype(var.dtype, np.floating):
+            enc[name] = {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan) if var.dtype == np.float32 else np.nan}
+        elif np.issubdtype(var.dtype, np.integer):
+            enc[name] = {"zlib": True, "complevel": 4}
+    for name in ds.coords:
+        if name.endswith("_bnds") or name.endswith("_bounds") or name in ("lat", "lon"):
+            enc[name] = {"_FillValue": None}
+    if "time" in ds.coords and np.issubdtype(ds["time"].dtype, np.datetime64):
+        enc["time"] = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
+    return enc
+
+
+def write_netcdf(ds: xr.Dataset, path, config=None, *, compute=True, encoding=None) -> None:
+    """Write `ds` as NETCDF4 atomically, stamped with the config and code version that made it."""
+    ds = ds.copy()
+    ds.attrs.setdefault("Conventions", "CF-1.8")
+    if config is not None:
+        ds.attrs.update(provenance_attrs(config))
+    enc = _encoding(ds)
+    for name, extra in (encoding or {}).items():
+        enc.setdefault(name, {}).update(extra)
+    with atomic_output(path, suffix=".nc") as tmp:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=enc, compute=compute)

@@ -1,0 +1,60 @@
+# Config validation, paths and input functions shared by every rule file.
+
+from twsrecon.config import validate
+from twsrecon.regions import REGIONS as ALL_REGIONS
+
+
+validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+DEMO = config["demo"]["enabled"]
+REGIONS = list(config["regions"]["include"])
+DEMO_DIR = "resources/demo"
+DEMO_FILES = {
+    "era5": [
+        f"{DEMO_DIR}/era5/data_stream-moda_stepType-avgua.nc",
+        f"{DEMO_DIR}/era5/data_stream-moda_stepType-avgad.nc",
+    ],
+    "grace": f"{DEMO_DIR}/GRCTellus.JPL.200204_202112.GLO.RL06.3M.MSCNv04CRI.nc",
+    "sif": f"{DEMO_DIR}/sif_monthly_0p5deg.nc",
+    "koppen": f"{DEMO_DIR}/koppen_geiger_0p25.tif",
+    "truth": f"{DEMO_DIR}/truth_twsa.nc",
+}
+
+
+wildcard_constraints:
+    region="|".join(ALL_REGIONS),
+
+
+def input_file(role):
+    """Path of one input: the demo world's file, or the user's file from `inputs`."""
+    if DEMO:
+        return DEMO_FILES[role]
+    if role == "era5":
+        return expand_era5_paths(config["inputs"]["era5"]["paths"])
+    return config["inputs"][role]["path"]
+
+
+def expand_era5_paths(patterns):
+    """ERA5 paths may be globs (one file per year and step type is usual): expanded at parse time."""
+    import glob
+
+    out = []
+    for pattern in patterns:
+        hits = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        out.extend(hits or [pattern])
+    return out
+
+
+def grace_aux_files(wildcards):
+    """Separate CLM4 scale-factor and land-mask files (mascon releases before v03)."""
+    g = config["inputs"]["grace"]
+    return {k: g[k] for k in ("scale_factor", "land_mask") if not DEMO and g.get(k)}
+
+
+def package_modules(*names):
+    """Package modules a rule's result depends on: editing one reruns the rule (Snakemake does not track imports)."""
+    return [str(SRC / "twsrecon" / f"{name}.py") for name in names]
+
+
+def input_mb(wildcards, input):
+    return max(1, int(sum(os.path.getsize(f) for f in input if os.path.exists(f)) / 2**20))

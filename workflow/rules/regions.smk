@@ -1,0 +1,80 @@
+# Köppen–Geiger classes on the analysis grid and the cells of each GR*Ai*CE region.
+
+
+localrules:
+    koppen_classes,
+    region_summary,
+
+
+rule koppen_classes:
+    message:
+        "Köppen–Geiger class of each analysis cell (majority by area)"
+    input:
+        koppen=input_file("koppen"),
+        code=package_modules("grid", "io/koppen"),
+    output:
+        "results/regions/koppen_classes.nc",
+    params:
+        grid=config["grid"],
+        format="beck_geotiff" if DEMO else config["inputs"]["koppen"]["format"],
+        min_land_fraction=config["regions"]["min_land_fraction"],
+    log:
+        "logs/koppen_classes.log",
+    benchmark:
+        "benchmarks/koppen_classes.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/koppen_classes.py"
+
+
+rule region_cells:
+    message:
+        "Cells of region {wildcards.region}"
+    input:
+        cube="results/cube/cube.nc",
+        classes="results/regions/koppen_classes.nc",
+        code=package_modules("regions"),
+    output:
+        "results/regions/{region}.nc",
+    params:
+        min_cells=config["regions"]["min_cells"],
+    log:
+        "logs/region_cells/{region}.log",
+    benchmark:
+        "benchmarks/region_cells/{region}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 1000 + input_mb(wc, input) * 2,
+    script:
+        "../scripts/region_cells.py"
+
+
+rule region_summary:
+    message:
+        "Table of cells per region"
+    input:
+        expand("results/regions/{region}.nc", region=REGIONS),
+    output:
+        report(
+            "results/regions/summary.csv",
+            caption="../report/region_summary.rst",
+            category="Data",
+            subcategory="Regions",
+        ),
+    log:
+        "logs/region_summary.log",
+    benchmark:
+        "benchmarks/region_summary.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/region_summary.py"

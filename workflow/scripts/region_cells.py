@@ -1,0 +1,18 @@
+"""The cells of one GR*Ai*CE region as (cell, time) series."""
+
+from twsrecon.logs import setup
+
+log = setup(snakemake.log[0])
+
+import xarray as xr  # noqa: E402
+
+from twsrecon.io import write_netcdf  # noqa: E402
+from twsrecon.regions import region_cells  # noqa: E402
+
+region = snakemake.wildcards.region
+with xr.open_dataset(snakemake.input.cube) as cube, xr.open_dataset(snakemake.input.classes) as classes:
+    result = region_cells(cube, classes["kg_class"], region, snakemake.params.min_cells)
+    log.info("region %s: %d usable cells (%s)", region, result.dataset.sizes["cell"],
+             "included" if result.included else result.reason)
+    write_netcdf(result.dataset, snakemake.output[0],
+                 config={"region": region, "min_cells": snakemake.params.min_cells})
