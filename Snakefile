@@ -11,7 +11,17 @@ sys.path.insert(0, str(SRC))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
 
 
-configfile: "config/config.yaml"
+envvars:
+    "PYTHONPATH",
+
+
+
+# The embedded demo is the default; a --configfile (e.g. config/real.yaml) replaces it entirely,
+# so a real-data run never inherits demo settings.
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
+
 
 
 include: "workflow/rules/common.smk"

@@ -408,7 +408,7 @@ def write_sif(path: Path, sif_05: np.ndarray, months_all: pd.DatetimeIndex, lat,
 def write_koppen_geotiff(path: Path, spec: DemoSpec, resolution: float, rng) -> None:
     """Beck-style GeoTIFF: Byte, palette, 0 = ocean, pixel edges on multiples of the resolution."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     ny = round((spec.lat_max - spec.lat_min) / resolution)
     nx = round((spec.lon_max - spec.lon_min) / resolution)
@@ -422,7 +422,7 @@ def write_koppen_geotiff(path: Path, spec: DemoSpec, resolution: float, rng) -> 
     cmap = {i: tuple(int(v) for v in rng.integers(0, 255, 3)) + (255,) for i in range(1, 31)}
     cmap[0] = (255, 255, 255, 255)
     profile = dict(driver="GTiff", width=nx, height=ny, count=1, dtype="uint8", crs="EPSG:4326",
-                   transform=from_origin(spec.lon_min, spec.lat_max, resolution, resolution), compress="deflate")
+                   transform=Affine(resolution, 0.0, spec.lon_min, 0.0, -resolution, spec.lat_max), compress="deflate")
     with atomic_output(path, suffix=".tif") as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(cls, 1)

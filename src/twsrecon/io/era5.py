@@ -39,11 +39,11 @@ def _standardise(ds: xr.Dataset, path) -> xr.Dataset:
     return ds
 
 
-def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dataset:
-    """Canonical pcp, tmp, snow, rad, rh (lazy, dims time/lat/lon) from a set of CDS files.
+def open_era5(paths, chunk_months: int = 12) -> tuple[dict[str, xr.DataArray], dict[str, str]]:
+    """Every variable of a set of CDS files, standardised but in native units, with its source files.
 
-    The files may split the variables by step type (avgua/avgad, whose stamps differ by hours)
-    and the years by request; each variable must cover `period` exactly once.
+    The files may split the variables by step type (avgua/avgad, whose stamps differ by hours) and
+    the years by request; a month found in two files is an error.
     """
     pieces: dict[str, list[tuple[str, xr.DataArray]]] = {}
     for path in paths:
@@ -51,26 +51,31 @@ def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dat
         for var in ds.data_vars:
             pieces.setdefault(var, []).append((str(path), ds[var]))
     fields, sources = {}, {}
-    for var in ERA5_REQUIRED:
-        if var not in pieces:
-            files = ", ".join(str(p) for p in paths)
-            raise InputError(files, f"ERA5 variable not found in any of the files (found: {sorted(pieces)})", var)
-        arrays = [a for _, a in pieces[var]]
+    for var, parts in pieces.items():
+        arrays = [a for _, a in parts]
         da = arrays[0] if len(arrays) == 1 else xr.concat(arrays, dim="time", join="exact").sortby("time")
+        files = "; ".join(p for p, _ in parts)
         stamps = pd.DatetimeIndex(da["time"].values)
-        files = "; ".join(p for p, _ in pieces[var])
         if stamps.has_duplicates:
             raise InputError(files, f"month {stamps[stamps.duplicated()][0]:%Y-%m} appears in more than one file", var)
-        require_coverage(stamps, period, files, var)
-        fields[var] = da.sel(time=period).chunk({"time": chunk_months, "lat": -1, "lon": -1})
+        fields[var] = da.chunk({"time": chunk_months, "lat": -1, "lon": -1})
         sources[var] = files
-    out = {}
-    for var, name in ERA5_PREDICTORS.items():
-        out[name] = era5_to_canonical(fields[var], name, sources[var])
-    dew = era5_to_canonical(fields["d2m"], "tmp", sources["d2m"])
-    out["rh"] = relative_humidity(out["tmp"], dew)
+    return fields, sources
+
+
+def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dataset:
+    """Canonical pcp, tmp, snow, rad, rh (lazy, dims time/lat/lon) covering `period`."""
+    fields, sources = open_era5(paths, chunk_months)
+    for var in ERA5_REQUIRED:
+        if var not in fields:
+            files = ", ".join(str(p) for p in paths)
+            raise InputError(files, f"ERA5 variable not found in any of the files (found: {sorted(fields)})", var)
+        require_coverage(pd.DatetimeIndex(fields[var]["time"].values), period, sources[var], var)
+        fields[var] = fields[var].sel(time=period)
+    out = {name: era5_to_canonical(fields[var], name, sources[var]) for var, name in ERA5_PREDICTORS.items()}
+    out["rh"] = relative_humidity(out["tmp"], era5_to_canonical(fields["d2m"], "tmp", sources["d2m"]))
     ds = xr.Dataset({name: annotate(da, name) for name, da in out.items()})
     for var, name in {**ERA5_PREDICTORS, "d2m": "rh"}.items():
         check_range(ds[name].isel(time=[0, -1]).compute(), name, sources[var], var)
-        ds[name].attrs["source"] = sources[var] if name != "rh" else f"{sources['t2m']}; {sources['d2m']}"
+        ds[name].attrs["source"] = sources[var]
     return ds
