@@ -107,7 +107,7 @@ def class_at(spec: DemoSpec, lat, lon) -> np.ndarray:
 
 def is_ocean(spec: DemoSpec, lat, lon) -> np.ndarray:
     """A south-western coast: the sea takes a corner of the first patch only."""
-    return (np.asarray(lat) - spec.lat_min) + 0.5 * (np.asarray(lon) - spec.lon_min) < 2.5
+    return (np.asarray(lat) - spec.lat_min) + 0.5 * (np.asarray(lon) - spec.lon_min) < 0.625 * spec.patch_degrees
 
 
 def climate(code: str) -> dict:

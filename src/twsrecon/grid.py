@@ -79,17 +79,21 @@ class Grid:
         dlon = np.deg2rad(self.resolution)
         return np.repeat((r**2 * dlon * np.diff(sin))[:, None], len(self.lon), axis=1)
 
+    def latlon(self) -> dict:
+        """CF lat/lon coordinates: every array put on this grid carries them."""
+        return {
+            "lat": ("lat", self.lat, {"standard_name": "latitude", "long_name": "latitude",
+                                      "units": "degrees_north", "axis": "Y", "bounds": "lat_bnds"}),
+            "lon": ("lon", self.lon, {"standard_name": "longitude", "long_name": "longitude",
+                                      "units": "degrees_east", "axis": "X", "bounds": "lon_bnds"}),
+        }
+
     def coords(self) -> xr.Dataset:
         """CF coordinates with bounds and a CRS variable, to build every gridded output on."""
         lat_b = np.stack([self.lat_edges[:-1], self.lat_edges[1:]], axis=1)
         lon_b = np.stack([self.lon_edges[:-1], self.lon_edges[1:]], axis=1)
         ds = xr.Dataset(
-            coords={
-                "lat": ("lat", self.lat, {"standard_name": "latitude", "long_name": "latitude",
-                                          "units": "degrees_north", "axis": "Y", "bounds": "lat_bnds"}),
-                "lon": ("lon", self.lon, {"standard_name": "longitude", "long_name": "longitude",
-                                          "units": "degrees_east", "axis": "X", "bounds": "lon_bnds"}),
-            },
+            coords=self.latlon(),
             data_vars={
                 "lat_bnds": (("lat", "bnds"), lat_b),
                 "lon_bnds": (("lon", "bnds"), lon_b),
@@ -184,7 +188,7 @@ class Regridder:
             dask_gufunc_kwargs={"output_sizes": {"lat_t": grid.shape[0], "lon_t": grid.shape[1]}},
             output_dtypes=[da.dtype], keep_attrs=True,
         )
-        return out.rename(lat_t="lat", lon_t="lon").assign_coords(lat=grid.lat, lon=grid.lon)
+        return out.rename(lat_t="lat", lon_t="lon").assign_coords(grid.latlon())
 
 
 def regrid(da: xr.DataArray, grid: Grid, *, path=None, min_coverage=0.5) -> xr.DataArray:
@@ -222,4 +226,4 @@ def regrid_classes(classes: xr.DataArray, grid: Grid, *, path=None, n_classes=30
     with np.errstate(invalid="ignore", divide="ignore"):
         keep = land >= min_land * total
     out = np.where(keep & (total > 0), best, 0).astype(np.int16)
-    return xr.DataArray(out, dims=("lat", "lon"), coords={"lat": grid.lat, "lon": grid.lon}, name=classes.name)
+    return xr.DataArray(out, dims=("lat", "lon"), coords=grid.latlon(), name=classes.name)
