@@ -45,9 +45,7 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
     era5 = read_era5(inputs["era5"]["paths"], period, chunk_months)
     sif = read_sif(inputs["sif"]["path"], period, inputs["sif"].get("variable"), chunk_months)
 
-    fields = {v: (era5[v], era5[v].attrs["source"]) for v in ("pcp", "tmp", "snow", "rad", "rh")}
-    fields["sif"] = (sif, sif.attrs["source"] if "source" in sif.attrs else inputs["sif"]["path"])
-    fields["twsa"] = (twsa.reindex(time=period), g["path"])
+    fields = {**{v: era5[v] for v in era5.data_vars}, "sif": sif, "twsa": twsa.reindex(time=period)}
 
     land = None
     if land_mask is not None:
@@ -81,15 +79,13 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
                                  "lat_bnds": {"_FillValue": None}, "lon_bnds": {"_FillValue": None},
                                  "lat": {"_FillValue": None}, "lon": {"_FillValue": None}})
         for name in (*PREDICTORS, "twsa"):
-            da, source = fields[name]
+            da = fields[name]
+            source, source_var = da.attrs["source_file"], da.attrs["source_variable"]
             out = regrid(da, grid, path=source, min_coverage=min_coverage).astype("float32")
             if land is not None:
                 out = out.where(land.values)
             out = out.chunk({"time": chunk_months}).assign_attrs(da.attrs)
-            out.attrs.pop("source", None)
-            out.attrs["source_file"] = source
-            out.attrs["grid_mapping"] = "crs"
-            log.info("writing %s from %s", name, source)
+            log.info("writing %s from %s (%s)", name, source, source_var)
             try:
                 xr.Dataset({name: out.drop_vars(["time", "lat", "lon"])}).to_netcdf(
                     tmp, mode="a", encoding={name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
@@ -97,7 +93,8 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
             except InputError:
                 raise
             except Exception as err:
-                raise InputError(source, f"failed while reading and regridding the data: {err}", name) from err
+                raise InputError(source, f"cannot read the data (truncated or corrupt file?): {err}",
+                                 source_var) from err
 
 
 def build_koppen(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land: float = 0.5) -> None:

@@ -293,7 +293,9 @@ def write_era5(path: Path, step_type: str, fields: dict, time: pd.DatetimeIndex,
                 "GRIB_subCentre": np.int64(0), "Conventions": "CF-1.7",
                 "institution": "European Centre for Medium-Range Weather Forecasts",
                 "history": "synthetic demo data in the layout of CDS netCDF (GRIB to CDM+CF via cfgrib)"}
-    enc = {v: {"zlib": True, "complevel": 1, "_FillValue": np.float32(np.nan)} for v in fields}
+    # One year per HDF5 chunk, as in the yearly requests a global download is split into.
+    enc = {v: {"zlib": True, "complevel": 1, "_FillValue": np.float32(np.nan), "shuffle": True,
+               "chunksizes": (min(12, len(time)), len(lat), len(lon))} for v in fields}
     enc["valid_time"] = {"dtype": "int64"}
     enc["latitude"] = enc["longitude"] = {"_FillValue": None}
     for v in fields:
@@ -417,7 +419,7 @@ def write_koppen_geotiff(path: Path, spec: DemoSpec, resolution: float, rng) -> 
     lat2d, lon2d = np.meshgrid(lat, lon, indexing="ij")
     cls = class_at(spec, lat2d, lon2d).astype(np.uint8)
     speckle = rng.random(cls.shape) < 0.04  # scattered pixels of neighbouring climates
-    cls[speckle] = rng.choice(np.array(sorted(REGIONS.values()), np.uint8), speckle.sum())
+    cls[speckle] = rng.integers(1, 31, speckle.sum(), dtype=np.uint8)  # all of Beck's 30 classes
     cls[is_ocean(spec, lat2d, lon2d)] = 0
     cmap = {i: tuple(int(v) for v in rng.integers(0, 255, 3)) + (255,) for i in range(1, 31)}
     cmap[0] = (255, 255, 255, 255)

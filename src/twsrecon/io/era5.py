@@ -47,7 +47,7 @@ def open_era5(paths, chunk_months: int = 12) -> tuple[dict[str, xr.DataArray], d
     """
     pieces: dict[str, list[tuple[str, xr.DataArray]]] = {}
     for path in paths:
-        ds = _standardise(open_input(path, chunks={}), path)
+        ds = _standardise(open_input(path, time_chunk=chunk_months), path)
         for var in ds.data_vars:
             pieces.setdefault(var, []).append((str(path), ds[var]))
     fields, sources = {}, {}
@@ -77,5 +77,5 @@ def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dat
     ds = xr.Dataset({name: annotate(da, name) for name, da in out.items()})
     for var, name in {**ERA5_PREDICTORS, "d2m": "rh"}.items():
         check_range(ds[name].isel(time=[0, -1]).compute(), name, sources[var], var)
-        ds[name].attrs["source"] = sources[var]
+        ds[name].attrs.update(source_file=sources[var], source_variable=var if name != "rh" else "t2m, d2m")
     return ds

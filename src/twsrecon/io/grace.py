@@ -93,7 +93,7 @@ def _aux_field(ds, name, aux_path, path):
 def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=None, land_mask_path=None,
                 chunk_months: int = 12):
     """Return (twsa, land_mask, report): twsa in cm on calendar months (lazy), lon -180..180, lat ascending."""
-    ds = open_input(path, chunks={})
+    ds = open_input(path, time_chunk=chunk_months)
     version = mascon_version(path, ds)
     if "lwe_thickness" not in ds:
         raise InputError(path, f"variable not found (found: {list(ds.data_vars)}): not a JPL mascon file?",
@@ -136,5 +136,5 @@ def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=Non
     da = da.chunk({"time": chunk_months, "lat": -1, "lon": -1}).astype("float32")
     check_range(da.isel(time=[0, -1]).compute().rename("twsa"), "twsa", path, "lwe_thickness")
     twsa = annotate(da, "twsa")
-    twsa.attrs["source"] = str(path)
+    twsa.attrs.update(source_file=str(path), source_variable="lwe_thickness")
     return twsa, land, report

@@ -23,15 +23,14 @@ def read_beck_geotiff(path) -> xr.DataArray:
         raise InputError(path, "file does not exist")
     try:
         da = xr.open_dataarray(path, engine="rasterio", mask_and_scale=False)
+        if "band" in da.dims:
+            da = da.isel(band=0, drop=True)
         values = da.values
     except Exception as err:
         raise InputError(path, f"not a readable GeoTIFF (truncated or corrupt?): {err}") from err
-    if "band" in da.dims:
-        da = da.isel(band=0, drop=True)
     crs = da.rio.crs
     if crs is not None and crs.to_epsg() not in (4326, None):
         raise InputError(path, f"CRS {crs} is not geographic WGS84 (EPSG:4326)", "band 1")
-    values = da.values
     if values.min() < 0 or values.max() > 30:
         raise InputError(path, f"class values {values.min()}..{values.max()} outside Beck's 0 (ocean) and 1..30",
                          "band 1")

@@ -14,11 +14,16 @@ from ..errors import InputError
 from ..provenance import provenance_attrs
 
 
-def open_input(path, *, chunks=None, decode_times=True, mask_and_scale=True) -> xr.Dataset:
+TIME_DIMS = ("time", "valid_time")
+
+
+def open_input(path, *, time_chunk=None, decode_times=True, mask_and_scale=True) -> xr.Dataset:
     """Open a user's netCDF read-only, turning every failure into an InputError naming the file.
 
-    A truncated file often opens but fails on the first read, so one value of every variable
-    at the file's far end is read here already.
+    With `time_chunk`, variables become dask arrays of that many time steps (whole in space) that
+    read their own slice from disk, so nothing downstream ever holds a whole file. A truncated file
+    often opens but fails on the first read, so one value of every variable at the file's far end
+    is read here already.
     """
     path = Path(path)
     if not path.exists():
@@ -27,8 +32,7 @@ def open_input(path, *, chunks=None, decode_times=True, mask_and_scale=True) -> 
         raise InputError(path, "file is empty")
     try:
         ds = xr.open_dataset(
-            path, engine="netcdf4", chunks=chunks, decode_times=decode_times,
-            mask_and_scale=mask_and_scale, cache=False,
+            path, engine="netcdf4", decode_times=decode_times, mask_and_scale=mask_and_scale, cache=False,
         )
     except Exception as err:  # netCDF4/HDF5 raise OSError, ValueError, RuntimeError…
         raise InputError(path, f"not a readable netCDF file (truncated or corrupt?): {err}") from err
@@ -40,6 +44,8 @@ def open_input(path, *, chunks=None, decode_times=True, mask_and_scale=True) -> 
         except Exception as err:
             ds.close()
             raise InputError(path, f"cannot read data (truncated or corrupt file?): {err}", name) from err
+    if time_chunk:
+        ds = ds.chunk({d: (time_chunk if d in TIME_DIMS else -1) for d in ds.dims})
     return ds
 
 

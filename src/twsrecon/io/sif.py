@@ -18,7 +18,7 @@ _COORD_NAMES = {"latitude": "lat", "longitude": "lon", "y": "lat", "x": "lon", "
 
 
 def read_sif(path, period: pd.DatetimeIndex, variable: str | None = None, chunk_months: int = 12) -> xr.DataArray:
-    ds = open_input(path, chunks={})
+    ds = open_input(path, time_chunk=chunk_months)
     ds = ds.rename({k: v for k, v in _COORD_NAMES.items() if k in ds.dims or k in ds.coords})
     if variable is None:
         gridded = [v for v, da in ds.data_vars.items() if {"time", "lat", "lon"} <= set(da.dims)]
@@ -38,5 +38,6 @@ def read_sif(path, period: pd.DatetimeIndex, variable: str | None = None, chunk_
     da = da.sel(time=period).chunk({"time": chunk_months, "lat": -1, "lon": -1}).astype("float32")
     check_range(da.isel(time=[0, -1]).compute().rename("sif"), "sif", path, variable)
     out = annotate(da, "sif")
-    out.attrs["source_units"] = ds[variable].attrs.get("units", "")
+    out.attrs.update(source_file=str(path), source_variable=variable,
+                     source_units=ds[variable].attrs.get("units", ""))
     return out
