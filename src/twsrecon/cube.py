@@ -13,7 +13,7 @@ from .grid import Grid, regrid, regrid_classes
 from .io.era5 import read_era5
 from .io.grace import read_mascon
 from .io.koppen import read_koppen
-from .io.netcdf import atomic_output, write_netcdf
+from .io.netcdf import atomic_output, cf_encoding, write_netcdf
 from .io.sif import read_sif
 from .provenance import provenance_attrs
 from .regions import BECK_CODES, CLASS_NAMES, PREDICTORS
@@ -53,8 +53,9 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
     base = grid.coords().assign_coords(time=("time", period, {"standard_name": "time", "long_name": "time",
                                                               "axis": "T", "bounds": "time_bnds"}))
     base["time_bnds"] = (("time", "bnds"), np.stack([period.values, (period + period.freq).values], axis=1))
-    base["time"].encoding.update({"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"})
-    if land is not None:
+    if land is None:
+        log.warning("no GRACE land mask (in the file or inputs.grace.land_mask): ocean cells are kept")
+    else:
         base["land_mask"] = land.astype(np.int8).assign_attrs(
             long_name="land cell (JPL mascon land mask covers at least half the cell)", flag_values=[0, 1],
             flag_meanings="ocean land")
@@ -71,13 +72,9 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
     })
 
     with atomic_output(out_path, suffix=".nc") as tmp, dask.config.set(scheduler="threads", num_workers=threads):
-        base.to_netcdf(tmp, mode="w", format="NETCDF4",
-                       encoding={"time": {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
-                                          "dtype": "float64"},
-                                 "time_bnds": {"units": "days since 1970-01-01",
-                                               "calendar": "proleptic_gregorian", "dtype": "float64"},
-                                 "lat_bnds": {"_FillValue": None}, "lon_bnds": {"_FillValue": None},
-                                 "lat": {"_FillValue": None}, "lon": {"_FillValue": None}})
+        base.to_netcdf(tmp, mode="w", format="NETCDF4", encoding=cf_encoding(base))
+        # A year of 60 x 60 cells per HDF5 chunk serves both readers: maps by month and series by cell.
+        chunks = (min(12, len(period)), min(60, grid.shape[0]), min(60, grid.shape[1]))
         for name in (*PREDICTORS, "twsa"):
             da = fields[name]
             source, source_var = da.attrs["source_file"], da.attrs["source_variable"]
@@ -89,7 +86,7 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
             try:
                 xr.Dataset({name: out.drop_vars(["time", "lat", "lon"])}).to_netcdf(
                     tmp, mode="a", encoding={name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
-                                                    "chunksizes": (1, grid.shape[0], grid.shape[1])}})
+                                                    "chunksizes": chunks}})
             except InputError:
                 raise
             except Exception as err:

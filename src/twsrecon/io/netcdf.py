@@ -68,7 +68,8 @@ def atomic_output(path, suffix=None):
             tmp.unlink()
 
 
-def _encoding(ds: xr.Dataset) -> dict:
+def cf_encoding(ds: xr.Dataset) -> dict:
+    """Compression for data, no fill values on coordinates and bounds, CF time units."""
     enc = {}
     for name, var in ds.data_vars.items():
         if np.issubdtype(var.dtype, np.floating):
@@ -89,7 +90,7 @@ def write_netcdf(ds: xr.Dataset, path, config=None, *, compute=True, encoding=No
     ds.attrs.setdefault("Conventions", "CF-1.8")
     if config is not None:
         ds.attrs.update(provenance_attrs(config))
-    enc = _encoding(ds)
+    enc = cf_encoding(ds)
     for name, extra in (encoding or {}).items():
         enc.setdefault(name, {}).update(extra)
     with atomic_output(path, suffix=".nc") as tmp:
