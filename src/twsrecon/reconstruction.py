@@ -1,0 +1,188 @@
+"""Per-cell GR*Ai*CE fitting of a set of cells: samples, split, scaling, N fits, best fit, prediction, PCC."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from .features import TEST, TRAIN, VAL, RobustScaler, chunked_split, first_target_index, reference, windows
+from .hyperparameters import Hyperparameters
+from .models import BatchedRegressor, uses_sif
+from .regions import PREDICTORS
+from .training import TrainSettings, predict, train
+
+log = logging.getLogger(__name__)
+
+PCC_SPLITS = {"train": (TRAIN,), "validation": (VAL,), "train_validation": (TRAIN, VAL), "test": (TEST,),
+              "all": (TRAIN, VAL, TEST)}
+
+
+def features_of(model_type: str) -> tuple[str, ...]:
+    return PREDICTORS if uses_sif(model_type) else tuple(p for p in PREDICTORS if p != "sif")
+
+
+def region_cells_for(ds: xr.Dataset, model_type: str) -> xr.Dataset:
+    """The cells a model type can use: SIF models leave out cells without SIF."""
+    return ds.isel(cell=np.flatnonzero(ds["has_sif"].values == 1)) if uses_sif(model_type) else ds
+
+
+def chunk_cells(n_cells: int, n_chunks: int, chunk: int) -> np.ndarray:
+    """Indices of the cells of one chunk: a fixed, contiguous share, so the DAG never depends on data."""
+    bounds = np.linspace(0, n_cells, n_chunks + 1).round().astype(int)
+    return np.arange(bounds[chunk], bounds[chunk + 1])
+
+
+def cell_seeds(seed: int, cells: np.ndarray, fits: int) -> np.ndarray:
+    """Seed of every (cell, fit) model: reproducible whatever the chunking."""
+    cells = np.asarray(cells, np.int64)
+    return (np.int64(seed) * 1_000_003 + cells[:, None] * 101 + np.arange(fits)[None, :]).ravel()
+
+
+@dataclass
+class Prepared:
+    """Scaled windows and targets of C cells, all months (C, T, window, F) and (C, T)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    flags: np.ndarray
+    offset: np.ndarray
+    x_scaler: RobustScaler
+    y_scaler: RobustScaler
+
+
+def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, seed: int, include_current: bool = False,
+            flags: np.ndarray | None = None) -> Prepared:
+    """Samples of every month; split flags drawn here once (or reused when given); scalers fit on train only.
+
+    predictors: (C, T, F) raw, twsa: (C, T) cm with NaN outside GRACE months.
+    """
+    n_cells, n_time, _ = predictors.shape
+    x = windows(predictors, window, include_current)
+    if flags is None:
+        available = np.isfinite(twsa) & np.isfinite(x).all((-1, -2))
+        available[:, :first_target_index(window, include_current)] = False
+        flags = np.stack([chunked_split(available[c], window, seed) for c in range(n_cells)])
+    offset = reference(twsa)
+    y = twsa - offset[:, None]
+    train_x = np.where((flags == TRAIN)[..., None, None], x, np.nan).reshape(n_cells, -1, x.shape[-1])
+    x_scaler = RobustScaler.fit(train_x, axis=1)  # (C, 1, F)
+    y_scaler = RobustScaler.fit(np.where(flags == TRAIN, y, np.nan), axis=1)  # (C, 1)
+    xs = (x - x_scaler.center[:, :, None, :]) / x_scaler.scale[:, :, None, :]
+    ys = y_scaler.transform(y)
+    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags.astype(np.int8), offset, x_scaler, y_scaler)
+
+
+@dataclass
+class FitResult:
+    prediction: np.ndarray  # (C, T) cm
+    flags: np.ndarray  # (C, T)
+    val_loss: np.ndarray  # (C,) best fit's validation MSE (scaled)
+    best_fit: np.ndarray  # (C,)
+    best_epoch: np.ndarray  # (C,)
+    weights: dict  # best fit per cell, model axis = cell
+    prepared: Prepared
+
+
+def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
+              settings: TrainSettings, include_current: bool = False, flags=None, learning_rate=None,
+              device: str = "cpu") -> FitResult:
+    """Train `fits` fresh models per cell, all cells and fits at once, and keep each cell's best by validation loss."""
+    prep = prepare(predictors, twsa, hp.window, seed, include_current, flags)
+    n_cells = len(cells)
+    x = torch.tensor(prep.x, device=device)
+    y = torch.tensor(prep.y, device=device)
+    cell_of_model = np.repeat(np.arange(n_cells), fits)
+    seeds = cell_seeds(seed, cells, fits)
+    model = BatchedRegressor.from_hyperparameters(n_cells * fits, predictors.shape[-1], hp, model_type).to(device)
+    model.initialise(seeds)
+    train_mask = np.repeat(prep.flags == TRAIN, fits, axis=0)
+    val_mask = np.repeat(prep.flags == VAL, fits, axis=0)
+    lr = hp.learning_rate if learning_rate is None else learning_rate
+    res = train(model, x, y, cell_of_model, train_mask, val_mask, lr, seeds, settings)
+    loss = res.best_val_loss.reshape(n_cells, fits)
+    best_fit = np.argmin(np.where(np.isfinite(loss), loss, np.inf), axis=1)
+    chosen = np.arange(n_cells) * fits + best_fit
+    weights = model.select(chosen)
+    best = BatchedRegressor.from_hyperparameters(n_cells, predictors.shape[-1], hp, model_type).to(device)
+    best.load_selected(weights)
+    scaled = predict(best, x, np.arange(n_cells))
+    prediction = prep.y_scaler.inverse(scaled) + prep.offset[:, None]
+    return FitResult(prediction, prep.flags, loss[np.arange(n_cells), best_fit], best_fit,
+                     res.best_epoch.reshape(n_cells, fits)[np.arange(n_cells), best_fit], weights, prep)
+
+
+def pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson r per row over the masked entries; NaN with fewer than 3 pairs or zero variance."""
+    ok = mask & np.isfinite(a) & np.isfinite(b)
+    n = ok.sum(1)
+    a0 = np.where(ok, a, 0.0)
+    b0 = np.where(ok, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma, mb = a0.sum(1) / n, b0.sum(1) / n
+        da = np.where(ok, a - ma[:, None], 0.0)
+        db = np.where(ok, b - mb[:, None], 0.0)
+        r = (da * db).sum(1) / np.sqrt((da**2).sum(1) * (db**2).sum(1))
+    return np.where(n >= 3, r, np.nan)
+
+
+def pcc_table(prediction, observed, flags) -> dict[str, np.ndarray]:
+    """PCC per cell on train, validation, train+validation, test and all GRACE months."""
+    return {name: pearson(prediction, observed, np.isin(flags, codes)) for name, codes in PCC_SPLITS.items()}
+
+
+def time_index(ds: xr.Dataset) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ds["time"].values)
+
+
+def region_arrays(ds: xr.Dataset, model_type: str) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+    """(cells usable by the model type, predictors (C, T, F), twsa (C, T)) of a region dataset."""
+    ds = region_cells_for(ds, model_type)
+    x = np.stack([ds[v].values.T for v in features_of(model_type)], axis=-1).astype(np.float64)
+    return ds, x, ds["twsa"].values.T.astype(np.float64)
+
+
+def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_type: str,
+                  learning_rate: float) -> xr.Dataset:
+    """One trained chunk: predictions, stored split flags, PCCs, scalers and the chosen fit per cell."""
+    pcc = pcc_table(res.prediction, observed, res.flags)
+    feats = list(features_of(model_type))
+    out = xr.Dataset(
+        {
+            "twsa": (("cell", "time"), res.prediction.astype(np.float32),
+                     {"units": "cm", "long_name": f"{model_type} reconstruction of TWSA"}),
+            "split": (("cell", "time"), res.flags, {"long_name": "split of each GRACE month, drawn once",
+                                                    "flag_values": [0, 1, 2, 3],
+                                                    "flag_meanings": "not_used train validation test"}),
+            "val_loss": ("cell", res.val_loss, {"long_name": "validation MSE of the kept fit (scaled units)"}),
+            "best_fit": ("cell", res.best_fit.astype(np.int16), {"long_name": "index of the kept fit"}),
+            "best_epoch": ("cell", res.best_epoch.astype(np.int32), {"long_name": "epoch whose weights were kept"}),
+            "learning_rate": ("cell", np.full(len(ds["cell"]), learning_rate), {"long_name": "learning rate used"}),
+            "offset": ("cell", res.prepared.offset, {"units": "cm", "long_name": "TWSA of the first GRACE month"}),
+            "x_center": (("cell", "feature"), res.prepared.x_scaler.center[:, 0, :]),
+            "x_scale": (("cell", "feature"), res.prepared.x_scaler.scale[:, 0, :]),
+            "y_center": ("cell", res.prepared.y_scaler.center[:, 0]),
+            "y_scale": ("cell", res.prepared.y_scaler.scale[:, 0]),
+            **{f"pcc_{k}": ("cell", v, {"long_name": f"Pearson r on {k.replace('_', '+')} months"})
+               for k, v in pcc.items()},
+        },
+        coords={"cell": ds["cell"].values, "lat": ("cell", ds["lat"].values), "lon": ("cell", ds["lon"].values),
+                "time": ds["time"].values, "feature": feats},
+    )
+    return out
+
+
+def climatology_baseline(observed: np.ndarray, flags: np.ndarray, time: pd.DatetimeIndex) -> np.ndarray:
+    """Each cell's mean TWSA per calendar month over its training months."""
+    month = time.month.to_numpy() - 1
+    out = np.full(observed.shape, np.nan)
+    for m in range(12):
+        sel = (month == m)[None, :] & (flags == TRAIN)
+        with np.errstate(invalid="ignore"):
+            clim = np.nansum(np.where(sel, observed, 0.0), 1) / sel.sum(1)
+        out[:, month == m] = clim[:, None]
+    return out

@@ -1,0 +1,195 @@
+"""Batched training of many small per-cell models: one computation, independent models.
+
+Model m trains on the samples of cell `cell_of_model[m]` with its own weights, its own Adam state and
+step count, its own minibatch order and its own early stopping: it stops being updated once its
+validation loss has not improved for `patience` epochs, and ends with the weights of its best epoch.
+The result equals training each model alone (tests/test_training.py), only faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The configured device; asking for CUDA without a visible GPU is an error, never a silent CPU run."""
+    if name == "cuda" and not torch.cuda.is_available():
+        import os
+
+        raise RuntimeError(
+            "models.device is 'cuda' but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES="
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}, torch {torch.__version__}); "
+            "run on a GPU node or set models.device: cpu")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 1000
+    patience: int = 30
+    batch_size: int = 32
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-7
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+        return x ^ (x >> np.uint64(31))
+
+
+def sample_order(seeds: np.ndarray, epoch: int, usable: np.ndarray) -> np.ndarray:
+    """Per-model shuffled order of its usable samples (first), from a counter-based hash.
+
+    Depends only on the model's own seed, so a model trained alone draws the same minibatches.
+    """
+    seeds = np.asarray(seeds, np.uint64)[:, None]
+    n = usable.shape[1]
+    with np.errstate(over="ignore"):
+        key = _splitmix(seeds * np.uint64(0x100000001B3) + np.uint64(epoch) * np.uint64(1_000_003)
+                        + np.arange(n, dtype=np.uint64)[None, :])
+    key = np.where(usable, key >> np.uint64(1), _MASK64)
+    return np.argsort(key, axis=1, kind="stable")
+
+
+class BatchedAdam:
+    """Adam with a per-model learning rate, step count and on/off mask."""
+
+    def __init__(self, model, lr: torch.Tensor, settings: TrainSettings):
+        self.model, self.lr, self.s = model, lr, settings
+        self.state = {name: (torch.zeros_like(p), torch.zeros_like(p)) for name, p in model.named_parameters()}
+        self.steps = torch.zeros_like(lr)
+
+    @staticmethod
+    def model_axis(name: str) -> int:
+        return 1 if name.split(".")[0] in ("w_ih", "w_hh", "b") else 0
+
+    def _per_model(self, values: torch.Tensor, p: torch.Tensor, axis: int) -> torch.Tensor:
+        shape = [1] * p.ndim
+        shape[axis] = -1
+        return values.reshape(shape)
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor) -> None:
+        self.steps += active.to(self.steps.dtype)
+        b1, b2 = self.s.beta1, self.s.beta2
+        t = self.steps.clamp(min=1)
+        step_size = self.lr * torch.sqrt(1 - b2**t) / (1 - b1**t)
+        for name, p in self.model.named_parameters():
+            if p.grad is None:
+                continue
+            axis = self.model_axis(name)
+            on = self._per_model(active, p, axis)
+            m, v = self.state[name]
+            m.copy_(torch.where(on, b1 * m + (1 - b1) * p.grad, m))
+            v.copy_(torch.where(on, b2 * v + (1 - b2) * p.grad * p.grad, v))
+            update = self._per_model(step_size, p, axis) * m / (torch.sqrt(v) + self.s.eps)
+            p.sub_(torch.where(on, update, torch.zeros_like(update)))
+
+
+@dataclass
+class TrainResult:
+    best_val_loss: np.ndarray  # (M,) MSE in scaled units
+    best_epoch: np.ndarray  # (M,)
+    epochs_run: np.ndarray  # (M,)
+
+
+def _gather(x_cells, y_cells, cell_of_model, idx):
+    """Minibatch of each model from its own cell; NaN in padding slots is zeroed (0 * NaN poisons gradients)."""
+    cells = cell_of_model[:, None].expand_as(idx)
+    return torch.nan_to_num(x_cells[cells, idx]), y_cells[cells, idx]
+
+
+def masked_mse(model, x_cells, y_cells, cell_of_model, order, counts, batch_size) -> torch.Tensor:
+    """Mean squared error of each model over its own `counts[m]` samples listed first in `order`."""
+    total = torch.zeros(len(counts), dtype=x_cells.dtype, device=x_cells.device)
+    for start in range(0, int(counts.max().item()) if len(counts) else 0, batch_size):
+        idx = order[:, start:start + batch_size]
+        valid = (start + torch.arange(idx.shape[1], device=idx.device))[None, :] < counts[:, None]
+        xb, yb = _gather(x_cells, y_cells, cell_of_model, idx)
+        err = torch.where(valid, model(xb) - torch.nan_to_num(yb), torch.zeros_like(yb))
+        total = total + (err**2).sum(1)
+    return total / counts.clamp(min=1)
+
+
+def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, train_mask: np.ndarray,
+          val_mask: np.ndarray, lr, seeds, settings: TrainSettings = TrainSettings(), on_epoch=None) -> TrainResult:
+    """Train the M models of `model` together.
+
+    x_cells (C, N, window, F) and y_cells (C, N) hold every candidate sample of each cell (scaled);
+    train_mask / val_mask (M, N) say which samples model m trains and validates on. `on_epoch(epoch,
+    val_loss)` sees each epoch's validation losses (Optuna's pruner listens there).
+    """
+    n_models = len(seeds)
+    device = x_cells.device
+    cell_of_model = torch.as_tensor(np.asarray(cell_of_model), dtype=torch.long, device=device)
+    lr = torch.as_tensor(np.broadcast_to(np.asarray(lr, np.float64), (n_models,)).copy(),
+                         dtype=x_cells.dtype, device=device)
+    opt = BatchedAdam(model, lr, settings)
+    n_train = torch.as_tensor(train_mask.sum(1), device=device)
+    n_val = torch.as_tensor(val_mask.sum(1), device=device)
+    val_order = torch.as_tensor(np.argsort(~val_mask, axis=1, kind="stable"), device=device)
+    best = torch.full((n_models,), math.inf, dtype=x_cells.dtype, device=device)
+    best_epoch = np.full(n_models, -1)
+    best_params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    wait = torch.zeros(n_models, dtype=torch.long, device=device)
+    running = torch.ones(n_models, dtype=torch.bool, device=device)
+    epochs_run = np.zeros(n_models, dtype=int)
+    steps = math.ceil(int(train_mask.sum(1).max()) / settings.batch_size) if n_models else 0
+    for epoch in range(settings.epochs):
+        order = torch.as_tensor(sample_order(seeds, epoch, train_mask), device=device)
+        for s in range(steps):
+            idx = order[:, s * settings.batch_size:(s + 1) * settings.batch_size]
+            valid = (s * settings.batch_size + torch.arange(idx.shape[1], device=device))[None, :] < n_train[:, None]
+            active = valid.any(1) & running
+            if not active.any():
+                continue
+            xb, yb = _gather(x_cells, y_cells, cell_of_model, idx)
+            err = torch.where(valid, model(xb) - torch.nan_to_num(yb), torch.zeros_like(yb))
+            loss_per_model = (err**2).sum(1) / valid.sum(1).clamp(min=1)
+            model.zero_grad(set_to_none=False)
+            loss_per_model.sum().backward()
+            opt.step(active)
+        epochs_run += running.cpu().numpy()
+        with torch.no_grad():
+            val = masked_mse(model, x_cells, y_cells, cell_of_model, val_order, n_val, settings.batch_size)
+            improved = running & (val < best)
+            best = torch.where(improved, val, best)
+            best_epoch[improved.cpu().numpy()] = epoch
+            for name, p in model.named_parameters():
+                on = opt._per_model(improved, p, BatchedAdam.model_axis(name))
+                best_params[name].copy_(torch.where(on, p, best_params[name]))
+            wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
+            running &= wait < settings.patience
+        if on_epoch is not None:
+            on_epoch(epoch, val.cpu().numpy())
+        if not running.any():
+            break
+    model.load_selected(best_params)
+    return TrainResult(best.cpu().numpy(), best_epoch, epochs_run)
+
+
+@torch.no_grad()
+def predict(model, x_cells: torch.Tensor, cell_of_model, batch_size: int = 256) -> np.ndarray:
+    """Predictions of every model for every sample of its cell, (M, N); NaN where the window is incomplete."""
+    cell_of_model = torch.as_tensor(np.asarray(cell_of_model), dtype=torch.long, device=x_cells.device)
+    n = x_cells.shape[1]
+    out = []
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size), device=x_cells.device)
+        xb = x_cells[cell_of_model[:, None], idx[None, :]]
+        ok = torch.isfinite(xb).all(-1).all(-1)
+        out.append(torch.where(ok, model(torch.nan_to_num(xb)), torch.full_like(ok, math.nan, dtype=xb.dtype)))
+    return torch.cat(out, dim=1).cpu().numpy()

@@ -1,0 +1,128 @@
+"""Optuna tuning of the GR*Ai*CE hyperparameters per region and model type, and of the learning rate
+for the low-PCC cells.
+
+The objective is the validation loss of one model trained on the pooled samples of the tuning cells
+(the authors tuned on test MAE, which leaks the test set into model selection). The MedianPruner
+receives every epoch's validation loss. Each study lives in its own journal file, so any number of
+tuning jobs can run at once on a shared filesystem; a killed job leaves its finished trials there
+and the rerun only adds the missing ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+
+from .features import TRAIN, VAL
+from .hyperparameters import Hyperparameters
+from .models import BatchedRegressor
+from .reconstruction import prepare
+from .training import TrainSettings, train
+
+log = logging.getLogger(__name__)
+
+def suggest(trial: optuna.Trial, space: dict) -> Hyperparameters:
+    """The authors' parameters and names (so their studies can be read and continued); ranges from the
+    config's hyperparameters.search_space, whose defaults are the authors' ranges."""
+    units = trial.suggest_int("units", *space["units"])
+    window = trial.suggest_int("window", *space["window"], step=space["window_step"])
+    lr = trial.suggest_float("learning_rate", *space["learning_rate"], log=True)
+    n_layers = trial.suggest_int("n_layers", *space["n_layers"])
+    dense = tuple(trial.suggest_int(f"n_units_l{i}", *space["n_units"]) for i in range(n_layers))
+    return Hyperparameters(units=units, window=window, learning_rate=lr, n_layers=n_layers, n_units=dense,
+                           source=f"tuned: trial {trial.number}")
+
+
+def open_study(path, name: str, seed: int, pruner_startup: int = 5, pruner_warmup: int = 5) -> optuna.Study:
+    """A study in its own journal file; trials left RUNNING by a killed job are marked FAIL."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=pruner_startup, n_warmup_steps=pruner_warmup))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        log.warning("trial %d of study %s was left running by an interrupted job: marked FAIL", t.number, name)
+    # A resumed study must not replay the proposals of its first run.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    return study
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def pooled_validation_loss(trial, predictors, twsa, hp: Hyperparameters, model_type: str, *, seed: int,
+                           settings: TrainSettings, include_current: bool, learning_rate=None, flags=None,
+                           device="cpu") -> float:
+    """Train one model on the samples of all given cells together; its best validation MSE."""
+    prep = prepare(predictors, twsa, hp.window, seed, include_current, flags)
+    n = prep.x.shape[0] * prep.x.shape[1]
+    x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
+    y = torch.tensor(prep.y.reshape(1, n), device=device)
+    train_mask = (prep.flags == TRAIN).reshape(1, n)
+    val_mask = (prep.flags == VAL).reshape(1, n)
+    model = BatchedRegressor.from_hyperparameters(1, predictors.shape[-1], hp, model_type).to(device)
+    model.initialise([seed + trial.number])
+
+    def report(epoch, val):
+        trial.report(float(val[0]), epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    lr = hp.learning_rate if learning_rate is None else learning_rate
+    res = train(model, x, y, [0], train_mask, val_mask, lr, [seed + trial.number], settings, on_epoch=report)
+    return float(res.best_val_loss[0])
+
+
+def tune(study: optuna.Study, n_trials: int, objective) -> optuna.Study:
+    """Run the trials still missing from `n_trials` (complete or pruned trials count as done)."""
+    missing = n_trials - finished_trials(study)
+    log.info("study %s: %d trials done, %d to run", study.study_name, n_trials - max(missing, 0), max(missing, 0))
+    if missing > 0:
+        study.optimize(objective, n_trials=missing, gc_after_trial=False)
+    return study
+
+
+def tune_hyperparameters(study_path, name, predictors, twsa, model_type, *, n_trials, space, seed, settings,
+                         include_current, device="cpu") -> Hyperparameters:
+    study = open_study(study_path, name, seed)
+
+    def objective(trial):
+        hp = suggest(trial, space)
+        return pooled_validation_loss(trial, predictors, twsa, hp, model_type, seed=seed, settings=settings,
+                                      include_current=include_current, device=device)
+
+    tune(study, n_trials, objective)
+    best = study.best_trial
+    return Hyperparameters.from_optuna_params(
+        best.params, f"tuned: study {name} in {study_path}, trial {best.number}, validation MSE {best.value:.4g}")
+
+
+def tune_learning_rate(study_path, name, predictors, twsa, hp: Hyperparameters, model_type, *, n_trials, seed,
+                       settings, include_current, flags, device="cpu") -> float:
+    """Re-tune the learning rate on the low-PCC cells: log-uniform in best·1e-3 … best·10."""
+    study = open_study(study_path, name, seed)
+
+    def objective(trial):
+        lr = trial.suggest_float("learning_rate", hp.learning_rate * 1e-3, hp.learning_rate * 10, log=True)
+        return pooled_validation_loss(trial, predictors, twsa, hp, model_type, seed=seed, settings=settings,
+                                      include_current=include_current, learning_rate=lr, flags=flags,
+                                      device=device)
+
+    tune(study, n_trials, objective)
+    return float(study.best_params["learning_rate"])
+
+
+def sample_cells(n_cells: int, n_sample: int, seed: int) -> np.ndarray:
+    """The cells a tuning study trains on (all when n_sample is 0 or exceeds the region)."""
+    if n_sample <= 0 or n_sample >= n_cells:
+        return np.arange(n_cells)
+    return np.sort(np.random.default_rng(seed).choice(n_cells, n_sample, replace=False))
