@@ -27,10 +27,14 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/regions.smk"
+include: "workflow/rules/tune.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
     input:
         "results/cube/cube.nc",
         "results/regions/summary.csv",
+        expand("results/reconstruction/{model}.nc", model=MODELS),
+        expand("results/reconstruction/{model}_skill.csv", model=MODELS),
     default_target: True

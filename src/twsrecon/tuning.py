@@ -126,3 +126,58 @@ def sample_cells(n_cells: int, n_sample: int, seed: int) -> np.ndarray:
     if n_sample <= 0 or n_sample >= n_cells:
         return np.arange(n_cells)
     return np.sort(np.random.default_rng(seed).choice(n_cells, n_sample, replace=False))
+
+
+def screen_and_retune(chunks, x, y, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
+                      published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
+                      tune_settings: TrainSettings, include_current: bool, device="cpu"):
+    """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them,
+    retrain them with it (same stored split), keep a new fit only where train+validation PCC improved.
+
+    Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate).
+    """
+    import pandas as pd
+    import xarray as xr
+
+    from .reconstruction import chunk_dataset, fit_cells
+
+    combined = xr.concat(chunks, dim="cell")
+    order = {c: i for i, c in enumerate(cells)}
+    rows = np.array([order[c] for c in combined["cell"].values])
+    old = combined["pcc_train_validation"].values
+    low = ~(old >= threshold)  # NaN (too few months to judge) counts as low
+    table = pd.DataFrame({"cell": combined["cell"].values[low], "lat": combined["lat"].values[low],
+                          "lon": combined["lon"].values[low], "pcc_train_validation": old[low]})
+    combined["retrained"] = ("cell", np.zeros(combined.sizes["cell"], np.int8),
+                             {"long_name": "fit from learning-rate re-tuning kept (train+validation PCC improved)",
+                              "flag_values": [0, 1], "flag_meanings": "original retrained"})
+    combined["low_pcc"] = ("cell", low.astype(np.int8), {"long_name": f"train+validation PCC below {threshold}"})
+    if not low.any():
+        log.info("no low-PCC cells: nothing to re-tune")
+        return combined, table, {}, None
+    flags = combined["split"].values[low]
+    xl, yl, cl = x[rows[low]], y[rows[low]], np.asarray(cells)[rows[low]]
+    if published_lr is not None:
+        lr = float(published_lr)
+        log.info("%d low-PCC cells; published re-tuned learning rate %.3g", low.sum(), lr)
+    else:
+        lr = tune_learning_rate(study_path, study_name, xl, yl, hp, model_type, n_trials=lr_trials, seed=seed, settings=tune_settings,
+                                include_current=include_current, flags=flags, device=device)
+        log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
+    res = fit_cells(xl, yl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
+                    include_current=include_current, flags=flags, learning_rate=lr, device=device)
+    sub = combined.isel(cell=np.flatnonzero(low))
+    new = chunk_dataset(sub, res, yl, model_type, lr)
+    improved = np.nan_to_num(new["pcc_train_validation"].values, nan=-2) > np.nan_to_num(old[low], nan=-2)
+    log.info("retrained fits kept in %d of %d low-PCC cells", improved.sum(), low.sum())
+    where = np.flatnonzero(low)[improved]
+    for name in new.data_vars:
+        values = combined[name].values.copy()
+        values[where] = new[name].values[improved]
+        combined[name] = (combined[name].dims, values, combined[name].attrs)
+    combined["retrained"].values[where] = 1
+    table["retrained_pcc_train_validation"] = new["pcc_train_validation"].values
+    table["kept"] = improved
+    weights = {k: v.index_select(1 if k in ("w_ih", "w_hh", "b") else 0,
+                                 torch.as_tensor(np.flatnonzero(improved))) for k, v in res.weights.items()}
+    return combined, table, weights, lr

@@ -58,3 +58,38 @@ def package_modules(*names):
 
 def input_mb(wildcards, input):
     return max(1, int(sum(os.path.getsize(f) for f in input if os.path.exists(f)) / 2**20))
+
+
+MODELS = list(config["models"]["types"])
+CHUNKS = list(range(config["models"]["chunks"]))
+
+
+wildcard_constraints:
+    model="|".join(["LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF"]),
+    chunk=r"\d+",
+
+
+def hp_settings(region):
+    """Hyperparameter settings of one region: the global ones with the region's overrides on top."""
+    hp = config["hyperparameters"]
+    base = {k: v for k, v in hp.items() if k != "regions"}
+    return base | hp["regions"].get(region, {})
+
+
+def published_studies(wildcards):
+    """The published study files a region's hyperparameters come from (inputs, so a change reruns)."""
+    from twsrecon.hyperparameters import published_study_path
+
+    s = hp_settings(wildcards.region)
+    if s["source"] != "published":
+        return []
+    main = published_study_path(s["published_dir"], wildcards.region, wildcards.model)
+    lr = published_study_path(s["published_dir"], wildcards.region, wildcards.model, lr=True)
+    if not main.exists() and s["fallback_to_tune"]:
+        return []  # the job tunes instead, and says so in its log
+    return [str(main)] + ([str(lr)] if lr.exists() else [])
+
+
+def training_settings():
+    """Settings every training job shares (seed included, so the same config gives the same numbers)."""
+    return config["models"] | {"seed": config["seed"]}

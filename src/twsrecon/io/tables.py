@@ -19,3 +19,20 @@ def write_csv(df: pd.DataFrame, path, config=None) -> None:
 
 def read_csv(path) -> pd.DataFrame:
     return pd.read_csv(path, comment="#")
+
+
+def write_json(obj: dict, path, config=None) -> None:
+    import json
+
+    payload = dict(obj)
+    if config is not None:
+        payload["provenance"] = provenance_attrs(config)
+    with atomic_output(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path) -> dict:
+    import json
+
+    with open(path) as fh:
+        return json.load(fh)

@@ -1,0 +1,29 @@
+# Hyperparameters per region and model type: tuned with Optuna, or read from published studies.
+
+
+rule hyperparameters:
+    message:
+        "Hyperparameters of {wildcards.model} in {wildcards.region}"
+    input:
+        region="results/regions/{region}.nc",
+        studies=published_studies,
+        code=package_modules("tuning", "hyperparameters", "models", "training", "features", "reconstruction"),
+    output:
+        "results/hyperparameters/{model}/{region}.json",
+    params:
+        settings=lambda wc: hp_settings(wc.region),
+        training=training_settings(),
+        # The study journal is not an output: Snakemake would delete it after a failed job,
+        # and the rerun must continue the trials already done.
+        study="results/optuna/{model}/{region}.journal",
+    log:
+        "logs/hyperparameters/{model}/{region}.log",
+    benchmark:
+        "benchmarks/hyperparameters/{model}/{region}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/hyperparameters.py"

@@ -1,0 +1,49 @@
+"""Hyperparameters of one region and model type: tuned with Optuna or read from a published study."""
+
+from twsrecon.logs import setup
+
+log = setup(snakemake.log[0])
+
+import tempfile  # noqa: E402
+
+import xarray as xr  # noqa: E402
+
+from twsrecon.hyperparameters import MissingStudyError, read_published  # noqa: E402
+from twsrecon.io import write_json  # noqa: E402
+from twsrecon.reconstruction import region_arrays  # noqa: E402
+from twsrecon.training import TrainSettings, resolve_device  # noqa: E402
+from twsrecon.tuning import sample_cells, tune_hyperparameters  # noqa: E402
+
+region, model = snakemake.wildcards.region, snakemake.wildcards.model
+s, t = snakemake.params.settings, snakemake.params.training
+config = {"settings": s, "training": t}
+
+with xr.open_dataset(snakemake.input.region) as ds:
+    ds, x, y = region_arrays(ds.load(), model)
+if ds.sizes["cell"] == 0:
+    log.warning("%s has no usable cells for %s: nothing to tune", region, model)
+    write_json({"region": region, "model": model, "excluded": True}, snakemake.output[0], config)
+    raise SystemExit(0)
+
+hp = None
+if s["source"] == "published":
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            hp = read_published(s["published_dir"], region, model, work)
+        log.info("published hyperparameters: %s", hp)
+    except MissingStudyError as err:
+        if not s["fallback_to_tune"]:
+            raise
+        log.warning("%s; hyperparameters.fallback_to_tune is set: tuning instead", err)
+if hp is None:
+    device = resolve_device(t["device"])
+    cells = sample_cells(len(x), s["cells"], t["seed"])
+    log.info("tuning %s in %s on %d of %d cells, %d trials", model, region, len(cells), len(x), s["trials"])
+    hp = tune_hyperparameters(
+        snakemake.params.study, f"{region}-study_OPTUNA_{model}", x[cells], y[cells], model,
+        n_trials=s["trials"], space=s["search_space"], seed=t["seed"],
+        settings=TrainSettings(epochs=s["epochs"], patience=s["patience"], batch_size=t["batch_size"]),
+        include_current=t["include_current_month"], device=device)
+    log.info("tuned hyperparameters: %s", hp)
+write_json({"region": region, "model": model, "excluded": False, "hyperparameters": hp.to_dict()},
+           snakemake.output[0], config)

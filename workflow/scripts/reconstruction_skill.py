@@ -1,0 +1,14 @@
+"""Median test PCC of a reconstruction per region, next to a monthly-climatology baseline."""
+
+from twsrecon.logs import setup
+
+log = setup(snakemake.log[0])
+
+import xarray as xr  # noqa: E402
+
+from twsrecon.io import write_csv  # noqa: E402
+from twsrecon.reconstruction import skill_table  # noqa: E402
+
+table = skill_table([xr.open_dataset(p).load() for p in snakemake.input.finals])
+log.info("\n%s", table.to_string(index=False))
+write_csv(table, snakemake.output[0], {"model": snakemake.wildcards.model})

@@ -1,0 +1,54 @@
+"""PCC screening of a region's trained cells, learning-rate re-tuning and retraining of the low-PCC cells."""
+
+from twsrecon.logs import setup
+
+log = setup(snakemake.log[0])
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import xarray as xr  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+from twsrecon.hyperparameters import Hyperparameters, read_published_lr  # noqa: E402
+from twsrecon.io import atomic_output, read_json, write_csv, write_netcdf  # noqa: E402
+from twsrecon.provenance import canonical_json  # noqa: E402
+from twsrecon.reconstruction import region_arrays  # noqa: E402
+from twsrecon.training import TrainSettings, resolve_device  # noqa: E402
+from twsrecon.tuning import screen_and_retune  # noqa: E402
+
+region, model = snakemake.wildcards.region, snakemake.wildcards.model
+s, t = snakemake.params.settings, snakemake.params.training
+hp_file = read_json(snakemake.input.hyperparameters)
+config = {"settings": s, "training": t, "hyperparameters": hp_file.get("hyperparameters")}
+chunks = [c for c in (xr.open_dataset(p).load() for p in snakemake.input.chunks) if "twsa" in c]
+weights, lr = {}, None
+if hp_file["excluded"] or not chunks:
+    log.warning("%s has no trained cells for %s", region, model)
+    import pandas as pd
+
+    final = xr.Dataset()
+    table = pd.DataFrame(columns=["cell", "lat", "lon", "pcc_train_validation"])
+else:
+    hp = Hyperparameters.from_dict(hp_file["hyperparameters"])
+    with xr.open_dataset(snakemake.input.region) as ds:
+        ds, x, y = region_arrays(ds.load(), model)
+    published_lr = None
+    if s["source"] == "published" and snakemake.input.studies:
+        with tempfile.TemporaryDirectory() as work:
+            published_lr = read_published_lr(s["published_dir"], region, model, work)
+    final, table, weights, lr = screen_and_retune(
+        chunks, x, y, ds["cell"].values, hp, model, threshold=t["pcc_threshold"], published_lr=published_lr,
+        lr_trials=s["lr_trials"], study_path=Path(snakemake.params.study),
+        study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"], fits=t["fits"],
+        settings=TrainSettings(t["epochs"], t["patience"], t["batch_size"]),
+        tune_settings=TrainSettings(s["epochs"], s["patience"], t["batch_size"]),
+        include_current=t["include_current_month"], device=str(resolve_device(t["device"])))
+final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none")
+write_netcdf(final, snakemake.output.final, config)
+write_csv(table, snakemake.output.low_pcc, config)
+with atomic_output(snakemake.output.weights, suffix=".safetensors") as tmp:
+    cells = table.loc[table.get("kept", False) == True, "cell"].tolist() if len(table) else []  # noqa: E712
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp),
+              metadata={"region": region, "model_type": model, "learning_rate": str(lr),
+                        "cells": canonical_json(cells), "config": canonical_json(config)})
