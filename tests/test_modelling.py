@@ -1,0 +1,175 @@
+"""The GR*Ai*CE modelling chain: tuning behaviour and the chain end to end in the workflow."""
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import optuna
+import pytest
+import torch
+import xarray as xr
+
+from twsrecon.io import read_csv, read_json
+from twsrecon.training import TrainSettings, resolve_device
+from twsrecon.tuning import finished_trials, open_study, tune, tune_hyperparameters
+
+from conftest import REPO, SHARED_DATA, SNAKEMAKE, TINY_DEMO, run_snakemake, sha256
+
+SPACE = {"units": [4, 8], "window": [3, 6], "window_step": 3, "learning_rate": [1e-3, 1e-2], "n_layers": [1, 2],
+         "n_units": [2, 8]}
+
+
+def small_region(n_cells=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_cells, 300, 5))
+    y = np.cumsum(x[..., 0], axis=1) * 0.3
+    y[:, :100] = np.nan
+    return x, y
+
+
+def test_killed_tuning_reruns_only_the_missing_trials(tmp_path):
+    x, y = small_region()
+    path = tmp_path / "study.journal"
+    settings = TrainSettings(epochs=3, patience=2)
+    tune_hyperparameters(path, "r-study_OPTUNA_LSTM", x, y, "LSTM", n_trials=2, space=SPACE, seed=1,
+                         settings=settings, include_current=False)
+    study = open_study(path, "r-study_OPTUNA_LSTM", 1)
+    study.ask()  # a trial the killed job never finished
+    calls = []
+
+    def objective(trial):
+        calls.append(trial.number)
+        return float(trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True))
+
+    study = open_study(path, "r-study_OPTUNA_LSTM", 1)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == 1  # the stale RUNNING trial
+    tune(study, 4, objective)
+    assert len(calls) == 2 and finished_trials(study) == 4
+
+
+def test_pruner_receives_every_epoch(tmp_path):
+    x, y = small_region()
+    tune_hyperparameters(tmp_path / "s.journal", "s", x, y, "BiLSTM", n_trials=3, space=SPACE, seed=2,
+                         settings=TrainSettings(epochs=4, patience=10), include_current=False)
+    study = open_study(tmp_path / "s.journal", "s", 2)
+    for t in study.trials:
+        assert len(t.intermediate_values) >= 1
+    assert max(len(t.intermediate_values) for t in study.trials) == 4
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_gpu_is_an_error():
+    with pytest.raises(RuntimeError, match="no GPU"):
+        resolve_device("cuda")
+
+
+CHAIN = {
+    **TINY_DEMO,
+    "regions": {"min_cells": 2, "include": ["temperate_nodrywarmsum", "polar_tundra"]},
+    "models": {"types": ["LSTM", "BiLSTMnoSIF"], "chunks": 2, "fits": 2, "epochs": 12, "patience": 4,
+               "pcc_threshold": 0.97},
+    "hyperparameters": {"source": "tune", "trials": 3, "epochs": 6, "patience": 3, "cells": 2, "lr_trials": 2,
+                        "search_space": {"units": [4, 12], "window": [3, 6], "n_units": [2, 8]}},
+}
+
+
+@pytest.fixture(scope="module")
+def chain_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("chain")
+    run_snakemake(work, config=CHAIN)
+    return work
+
+
+@pytest.mark.integration
+def test_chain_end_to_end(chain_run):
+    w = chain_run
+    for model in ("LSTM", "BiLSTMnoSIF"):
+        rec = xr.open_dataset(w / f"results/reconstruction/{model}.nc")
+        t = rec["time"].to_index()
+        assert (t[0], t[-1]) == (np.datetime64("1984-01-01"), np.datetime64("2021-12-01"))
+        assert rec["twsa"].attrs["units"] == "cm" and "code_version" in rec.attrs
+        assert np.isfinite(rec["twsa"]).any()
+        for region in CHAIN["regions"]["include"]:
+            hp = read_json(w / f"results/hyperparameters/{model}/{region}.json")
+            assert hp["hyperparameters"]["source"].startswith("tuned")
+            study = optuna.load_study(study_name=f"{region}-study_OPTUNA_{model}", storage=optuna.storages.JournalStorage(
+                optuna.storages.journal.JournalFileBackend(str(w / f"results/optuna/{model}/{region}.journal"))))
+            assert finished_trials(study) == 3
+            chunks = [xr.open_dataset(w / f"results/training/{model}/{region}/chunk{c}.nc") for c in (0, 1)]
+            final = xr.open_dataset(w / f"results/training/{model}/{region}/final.nc")
+            merged_split = xr.concat([c["split"] for c in chunks], "cell")
+            # Split flags are drawn once in training and carried unchanged into the product.
+            np.testing.assert_array_equal(final["split"].values, merged_split.values)
+            i, j = np.divmod(final["cell"].values, rec.sizes["lon"])
+            grace = rec["grace_time"].to_index()
+            first = final["time"].to_index().get_loc(grace[0])
+            np.testing.assert_array_equal(rec["split"].values[:, i, j].T,
+                                          final["split"].values[:, first:first + len(grace)])
+            old = xr.concat([c["pcc_train_validation"] for c in chunks], "cell").values
+            new = final["pcc_train_validation"].values
+            assert (np.nan_to_num(new, nan=-2) >= np.nan_to_num(old, nan=-2)).all()  # kept only if improved
+            low = read_csv(w / f"results/training/{model}/{region}/low_pcc.csv")
+            assert set(low["cell"]) == set(final["cell"].values[~(old >= 0.97)])
+            kept = final["retrained"].values == 1
+            assert (final["learning_rate"].values[kept] != hp["hyperparameters"]["learning_rate"]).all()
+        skill = read_csv(w / f"results/reconstruction/{model}_skill.csv")
+        assert skill.iloc[-1]["region"] == "all"
+        assert skill.iloc[-1]["median_test_pcc"] > skill.iloc[-1]["median_test_pcc_climatology"]
+
+
+@pytest.mark.integration
+def test_dry_run_shows_the_fan_out(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", config={**CHAIN, "regions": {"min_cells": 2}})
+    counts = dict(line.split() for line in proc.stdout.splitlines()
+                  if line.split()[:1] and line.split()[0] in ("hyperparameters", "train_chunk", "retune_lr")
+                  and len(line.split()) == 2)
+    assert counts == {"hyperparameters": "56", "train_chunk": "112", "retune_lr": "56"}
+
+
+@pytest.mark.integration
+def test_killed_training_job_is_completed_by_a_rerun(tmp_path):
+    cfg = {**CHAIN, "regions": {"min_cells": 2, "include": ["polar_tundra"]}, "models": {**CHAIN["models"],
+           "types": ["LSTM"], "epochs": 200, "patience": 200}}
+    import yaml
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
+           "--configfile", str(tmp_path / "config.yaml")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "logs/train_chunk/LSTM/polar_tundra/chunk0.log"
+    deadline = time.time() + 300
+    while not (log.exists() and "training" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.5)
+    assert log.exists(), "the training job never started"
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/reconstruction/LSTM.nc").exists()
+    # What a user does after a hard kill: release the lock, run the same command again.
+    run_snakemake(tmp_path, "--unlock", config=cfg)
+    run_snakemake(tmp_path, "--rerun-incomplete", config=cfg)
+    assert (tmp_path / "results/reconstruction/LSTM.nc").exists()
+    assert (tmp_path / "results/training/LSTM/polar_tundra/chunk0.nc").exists()
+
+
+@pytest.mark.integration
+def test_published_hyperparameters_in_the_workflow(tmp_path):
+    if not (SHARED_DATA / "graice-hyperparameters").is_dir():
+        pytest.skip(f"published studies not found under {SHARED_DATA}")
+    from twsrecon.hyperparameters import published_study_path, read_published
+
+    pub = SHARED_DATA / "graice-hyperparameters"
+    region = "polar_tundra"
+    files = [published_study_path(pub, region, "LSTM"), published_study_path(pub, region, "LSTM", lr=True)]
+    before = [sha256(f) for f in files if f.exists()]
+    cfg = {**CHAIN, "regions": {"min_cells": 2, "include": [region]},
+           "models": {**CHAIN["models"], "types": ["LSTM"]},
+           "hyperparameters": {**CHAIN["hyperparameters"], "source": "published", "published_dir": str(pub)}}
+    run_snakemake(tmp_path, f"results/hyperparameters/LSTM/{region}.json", config=cfg)
+    got = read_json(tmp_path / f"results/hyperparameters/LSTM/{region}.json")["hyperparameters"]
+    expected = read_published(pub, region, "LSTM", tmp_path / "work").to_dict()
+    assert got == expected
+    assert [sha256(f) for f in files if f.exists()] == before
