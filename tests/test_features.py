@@ -53,3 +53,22 @@ def test_split_of_short_runs(window):
     available[10:14] = True
     flags = chunked_split(available, window, 1)
     assert len(np.unique(flags[available])) == 1  # one short run: one chunk
+
+
+def test_prepare_scaling_and_rereferencing_round_trip():
+    from twsrecon.reconstruction import prepare
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 120, 4)) * [1, 10, 100, 1000]
+    twsa = rng.normal(size=(3, 120)).cumsum(1) + 50
+    twsa[:, :30] = np.nan
+    prep = prepare(x, twsa, window=6, seed=42)
+    np.testing.assert_allclose(prep.offset, twsa[:, 30])
+    back = prep.y_scaler.inverse(prep.y.astype(float)) + prep.offset[:, None]
+    np.testing.assert_allclose(back, twsa, rtol=1e-5, equal_nan=True)
+    train = prep.flags == TRAIN
+    # Scalers are fit on the training part only: its windows have median 0 per feature.
+    med = np.nanmedian(np.where(train[..., None, None], prep.x, np.nan).reshape(3, -1, 4), axis=1)
+    np.testing.assert_allclose(med, 0, atol=1e-5)
+    again = prepare(x, twsa, window=6, seed=7, flags=prep.flags)  # stored flags are reused, not redrawn
+    np.testing.assert_array_equal(again.flags, prep.flags)

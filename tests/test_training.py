@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from twsrecon.models import BatchedRegressor
+from twsrecon.models import BatchedRegressor, select_models
 from twsrecon.training import TrainSettings, predict, sample_order, train
 
 
@@ -40,8 +40,7 @@ def test_batched_training_equals_training_each_model_alone(bidirectional):
     assert len(set(res.epochs_run)) > 1  # models stopped at different epochs
     for m in range(4):
         alone = BatchedRegressor(1, 3, 5, (4,), bidirectional)
-        alone.load_selected({k: v.index_select(1 if k in ("w_ih", "w_hh", "b") else 0, torch.tensor([m]))
-                             for k, v in init.items()})
+        alone.load_selected(select_models(init, [m]))
         r1 = train(alone, x, y, cell_of_model[m:m + 1], train_mask[m:m + 1], val_mask[m:m + 1], lr[m:m + 1],
                    seeds[m:m + 1], settings)
         assert r1.best_epoch[0] == res.best_epoch[m] and r1.epochs_run[0] == res.epochs_run[m]

@@ -17,7 +17,7 @@ import torch
 
 from twsrecon.features import TRAIN, VAL
 from twsrecon.hyperparameters import Hyperparameters
-from twsrecon.models import BatchedRegressor
+from twsrecon.models import BatchedRegressor, select_models
 from twsrecon.reconstruction import prepare
 from twsrecon.training import TrainSettings, train
 
@@ -56,8 +56,7 @@ def main():
     t0 = time.perf_counter()
     for c in range(args.cells):
         single = BatchedRegressor(1, 6, hp.units, hp.n_units, False)
-        single.load_selected({k: v.index_select(1 if k in ("w_ih", "w_hh", "b") else 0, torch.tensor([c]))
-                              for k, v in init.items()})
+        single.load_selected(select_models(init, [c]))
         train(single, xt[c:c + 1], yt[c:c + 1], [0], tr[c:c + 1], va[c:c + 1], hp.learning_rate, seeds[c:c + 1],
               settings)
     t_loop = time.perf_counter() - t0

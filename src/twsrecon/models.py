@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,6 +31,18 @@ def is_bidirectional(model_type: str) -> bool:
 def uses_sif(model_type: str) -> bool:
     is_bidirectional(model_type)
     return not model_type.endswith("noSIF")
+
+
+def model_axis(name: str) -> int:
+    """Axis of the model index in a parameter: recurrent weights are (direction, model, ...)."""
+    return 1 if name.split(".")[0] in ("w_ih", "w_hh", "b") else 0
+
+
+def select_models(tensors: dict[str, torch.Tensor], index) -> dict[str, torch.Tensor]:
+    """Some models' parameters (by index along each tensor's model axis)."""
+    index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+    return {name: t.detach().index_select(model_axis(name), index.to(t.device)).contiguous()
+            for name, t in tensors.items()}
 
 
 def _glorot(gen, n_models, fan_out, fan_in):
@@ -106,13 +119,8 @@ class BatchedRegressor(nn.Module):
         return out.squeeze(-1)
 
     def select(self, index) -> dict[str, torch.Tensor]:
-        """Parameters of some models (by index along the model axis), e.g. to save the best fit per cell."""
-        index = torch.as_tensor(index, dtype=torch.long)
-        out = {}
-        for name, p in self.named_parameters():
-            axis = 1 if name in ("w_ih", "w_hh", "b") else 0
-            out[name] = p.detach().index_select(axis, index).contiguous()
-        return out
+        """Parameters of some models, e.g. to save the best fit per cell."""
+        return select_models(dict(self.named_parameters()), index)
 
     def load_selected(self, tensors: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():

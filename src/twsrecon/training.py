@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .models import model_axis
+
 log = logging.getLogger(__name__)
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -72,10 +74,6 @@ class BatchedAdam:
         self.state = {name: (torch.zeros_like(p), torch.zeros_like(p)) for name, p in model.named_parameters()}
         self.steps = torch.zeros_like(lr)
 
-    @staticmethod
-    def model_axis(name: str) -> int:
-        return 1 if name.split(".")[0] in ("w_ih", "w_hh", "b") else 0
-
     def _per_model(self, values: torch.Tensor, p: torch.Tensor, axis: int) -> torch.Tensor:
         shape = [1] * p.ndim
         shape[axis] = -1
@@ -90,7 +88,7 @@ class BatchedAdam:
         for name, p in self.model.named_parameters():
             if p.grad is None:
                 continue
-            axis = self.model_axis(name)
+            axis = model_axis(name)
             on = self._per_model(active, p, axis)
             m, v = self.state[name]
             m.copy_(torch.where(on, b1 * m + (1 - b1) * p.grad, m))
@@ -169,7 +167,7 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
             best = torch.where(improved, val, best)
             best_epoch[improved.cpu().numpy()] = epoch
             for name, p in model.named_parameters():
-                on = opt._per_model(improved, p, BatchedAdam.model_axis(name))
+                on = opt._per_model(improved, p, model_axis(name))
                 best_params[name].copy_(torch.where(on, p, best_params[name]))
             wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
             running &= wait < settings.patience

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from .features import TRAIN, VAL
 from .hyperparameters import Hyperparameters
-from .models import BatchedRegressor
+from .models import BatchedRegressor, select_models
 from .reconstruction import prepare
 from .training import TrainSettings, train
 
@@ -178,6 +178,5 @@ def screen_and_retune(chunks, x, y, cells, hp: Hyperparameters, model_type: str,
     combined["retrained"].values[where] = 1
     table["retrained_pcc_train_validation"] = new["pcc_train_validation"].values
     table["kept"] = improved
-    weights = {k: v.index_select(1 if k in ("w_ih", "w_hh", "b") else 0,
-                                 torch.as_tensor(np.flatnonzero(improved))) for k, v in res.weights.items()}
+    weights = select_models(res.weights, np.flatnonzero(improved))
     return combined, table, weights, lr

@@ -1,6 +1,10 @@
 # Per-cell training in fixed chunks of cells, PCC screening and learning-rate re-tuning, merge.
 
 
+localrules:
+    reconstruction_skill,
+
+
 rule train_chunk:
     message:
         "Training {wildcards.model} in {wildcards.region}, cell chunk {wildcards.chunk}"
