@@ -29,6 +29,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/gapfill.smk"
 
 
 rule all:
@@ -37,4 +38,5 @@ rule all:
         "results/regions/summary.csv",
         expand("results/reconstruction/{model}.nc", model=MODELS),
         expand("results/reconstruction/{model}_skill.csv", model=MODELS),
+        gapfill_targets(),
     default_target: True

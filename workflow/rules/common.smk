@@ -93,3 +93,12 @@ def published_studies(wildcards):
 def training_settings():
     """Settings every training job shares (seed included, so the same config gives the same numbers)."""
     return config["models"] | {"seed": config["seed"]}
+
+
+def gapfill_targets():
+    g = config["gapfill"]
+    if not g["enabled"]:
+        return []
+    fits = expand("results/gapfill/{experiment}/{predictors}/summary.csv", experiment=g["experiments"],
+                  predictors=list(g["predictor_sets"]))
+    return fits + (["results/gapfill/bcnn.nc"] if "production" in g["experiments"] else [])

@@ -4,6 +4,10 @@ from twsrecon.logs import setup
 
 log = setup(snakemake.log[0])
 
+import torch  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)  # parallel jobs must not oversubscribe the cores
+
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 

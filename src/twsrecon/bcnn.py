@@ -1,0 +1,326 @@
+"""Bayesian CNN gap filler of Mo et al. (2022): a CBAM encoder–decoder whose weights are a set of
+SVGD particles (Zhu & Zabaras 2018), all particles evaluated as one computation.
+
+Image regression: predictors x (B, n_x, H, W) at lags t−2, t−1, t (already normalised, finite) map
+to one image, the detrended TWSA at t. The N_s particles are folded into the channel axis,
+particle-major (channel p·C + c is channel c of particle p): every convolution is grouped with
+`groups = N_s`, every BatchNorm2d runs over N_s·C channels, elementwise ops are shared. Each particle
+therefore keeps its own weights, BatchNorm statistics and affine parameters, and the N_s networks
+cost one set of kernel launches instead of N_s (the public BCNN4GRACE code loops over particles).
+
+Because every parameter and buffer (except BatchNorm's shared `num_batches_tracked` counter) has the
+particle as the leading block of its first axis, particle i is a plain slice: `particle_state` and
+`load_particle_state` move it to and from an N_s = 1 network.
+
+Training (`SVGDTrainer`): the likelihood counts only observed cells (land and a GRACE month present),
+masked with torch.where so that NaN targets at ocean cells or missing months touch neither the loss
+nor the gradients; the minibatch log-likelihood is scaled by n_train / batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import update_bn
+
+from .svgd import log_gamma_prior_log_beta, log_student_t_prior, rbf_kernel, svgd_direction
+
+MULTIPLE = 8  # three stride-2 levels
+
+
+def pad_to_multiple(x: torch.Tensor, m: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Pad the last two axes of x (B, C, H, W) up to multiples of m, by replicating the edge cells.
+
+    Replicate rather than zero padding: a border of constant zeros (the predictors' mean) would be a
+    false edge that the convolutions see next to real cells. The padding is split evenly (the odd
+    cell at the bottom/right) so that no edge of the grid sits deeper in the padding than needed.
+    Returns the padded tensor and pads = (left, right, top, bottom) for `crop`.
+    """
+    h, w = x.shape[-2:]
+    dh, dw = -h % m, -w % m
+    pads = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
+    if dh == 0 and dw == 0:
+        return x, pads
+    return F.pad(x, pads, mode="replicate"), pads
+
+
+def crop(y: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    """Undo `pad_to_multiple` on the last two axes of y (any leading axes)."""
+    left, right, top, bottom = pads
+    h, w = y.shape[-2:]
+    return y[..., top:h - bottom, left:w - right]
+
+
+def _conv(n: int, c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(n * c_in, n * c_out, k, stride=stride, padding=k // 2, groups=n)
+
+
+def _cat(a: torch.Tensor, b: torch.Tensor, n: int) -> torch.Tensor:
+    """Concatenate feature maps per particle: a plain torch.cat would put all of a's particles first."""
+    bsz, _, h, w = a.shape
+    return torch.cat([a.view(bsz, n, -1, h, w), b.view(bsz, n, -1, h, w)], 2).view(bsz, -1, h, w)
+
+
+class ConvBNMish(nn.Sequential):
+    """Conv (grouped per particle), BatchNorm, Mish."""
+
+    def __init__(self, n: int, c_in: int, c_out: int, k: int = 3, stride: int = 1):
+        super().__init__(_conv(n, c_in, c_out, k, stride), nn.BatchNorm2d(n * c_out), nn.Mish())
+
+
+class UpBNMish(nn.Sequential):
+    """Transposed conv doubling H and W exactly (kernel 4, stride 2, padding 1), BatchNorm, Mish."""
+
+    def __init__(self, n: int, c: int):
+        super().__init__(nn.ConvTranspose2d(n * c, n * c, 4, stride=2, padding=1, groups=n),
+                         nn.BatchNorm2d(n * c), nn.Mish())
+
+
+class ChannelAttention(nn.Module):
+    """CBAM channel gate: a shared MLP (1x1 convs) on global average and max pools, summed, sigmoid."""
+
+    def __init__(self, n: int, c: int, reduction: int):
+        super().__init__()
+        hidden = max(1, c // reduction)
+        self.mlp = nn.Sequential(_conv(n, c, hidden, 1), nn.Mish(), _conv(n, hidden, c, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # max pools with indices: their backward is a scatter, amax's a slow tie-splitting mask sum
+        pooled = torch.cat([F.adaptive_avg_pool2d(x, 1), F.adaptive_max_pool2d(x, 1)], 0)
+        avg, mx = self.mlp(pooled).chunk(2, 0)  # one MLP call for both pools
+        return x * torch.sigmoid(avg + mx)
+
+
+class SpatialAttention(nn.Module):
+    """CBAM spatial gate: a 7x7 conv over each particle's channel-mean and channel-max maps, sigmoid."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+        self.conv = _conv(n, 2, 1, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bsz, _, h, w = x.shape
+        v = x.view(bsz, self.n, -1, h, w)
+        maps = torch.cat([v.mean(2, keepdim=True), v.max(2, keepdim=True).values], 2).view(bsz, 2 * self.n, h, w)
+        gate = torch.sigmoid(self.conv(maps)).unsqueeze(2)
+        return (v * gate).view(bsz, -1, h, w)
+
+
+class CBAMBlock(nn.Module):
+    """Residual block with CBAM (Woo et al. 2018): conv-BN-Mish, conv-BN, channel then spatial
+    attention, add the input, Mish."""
+
+    def __init__(self, n: int, c: int, reduction: int):
+        super().__init__()
+        self.conv1 = ConvBNMish(n, c, c)
+        self.conv2 = nn.Sequential(_conv(n, c, c, 3), nn.BatchNorm2d(n * c))
+        self.channel = ChannelAttention(n, c, reduction)
+        self.spatial = SpatialAttention(n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.mish(x + self.spatial(self.channel(self.conv2(self.conv1(x)))))
+
+
+class ParticleCBAMNet(nn.Module):
+    """N_s CBAM encoder–decoders in one module; forward maps x (B, n_in, H, W) to (B, N_s, H, W).
+
+    Encoder: stem conv, CBAM block, then three times a stride-2 conv and a CBAM block (H×W → H/8×W/8).
+    Decoder: three times a transposed conv, concatenation with the encoder level of the same size,
+    a 1x1 fusing conv and a CBAM block; a final 1x1 conv to one channel. Any H×W: the input is padded
+    to multiples of 8 (`pad_to_multiple`) and the output cropped back.
+
+    `log_beta` (N_s,) is each particle's log noise precision: part of the particle (SVGD moves it with
+    the weights) though forward does not use it. Initialised to `log_beta_init` (0: noise variance 1,
+    the spread of standardised targets, an uninformed start).
+    """
+
+    def __init__(self, n_particles: int, n_in: int, n_features: int = 48, reduction: int = 8,
+                 seed: int = 0, log_beta_init: float = 0.0):
+        super().__init__()
+        if min(n_particles, n_in, n_features, reduction) < 1:
+            raise ValueError("n_particles, n_in, n_features and reduction must be positive")
+        n, f = n_particles, n_features
+        self.n_particles, self.n_in, self.n_features, self.reduction = n, n_in, f, reduction
+        self.log_beta_init = log_beta_init
+        self.stem = ConvBNMish(n, n_in, f)
+        self.enc = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(4))
+        self.down = nn.ModuleList(ConvBNMish(n, f, f, 3, stride=2) for _ in range(3))
+        self.up = nn.ModuleList(UpBNMish(n, f) for _ in range(3))
+        self.fuse = nn.ModuleList(ConvBNMish(n, 2 * f, f, 1) for _ in range(3))
+        self.dec = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(3))
+        self.head = _conv(n, f, 1, 1)
+        self.log_beta = nn.Parameter(torch.zeros(n))
+        self.initialise(seed)
+
+    @torch.no_grad()
+    def initialise(self, seed: int) -> None:
+        """PyTorch's default init (uniform ±1/√fan_in for weights and biases, BatchNorm 1 and 0),
+        drawn on the CPU from `seed` whatever the device: the same seed gives the same weights, and
+        every particle's slice is an independent draw."""
+        gen = torch.Generator().manual_seed(int(seed))
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                # torch's fan-in, weight.shape[1]·k·k, is already per particle with groups = N_s
+                bound = 1.0 / math.sqrt(m.weight[0].numel())
+                for p in (m.weight, m.bias):
+                    p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+        self.log_beta.fill_(self.log_beta_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.n_in:
+            raise ValueError(f"expected input (B, {self.n_in}, H, W), got {tuple(x.shape)}")
+        n = self.n_particles
+        xp, pads = pad_to_multiple(x)
+        h = self.enc[0](self.stem(xp.repeat(1, n, 1, 1)))
+        skips = []
+        for down, block in zip(self.down, self.enc[1:]):
+            skips.append(h)
+            h = block(down(h))
+        for up, fuse, block in zip(self.up, self.fuse, self.dec):
+            h = block(fuse(_cat(up(h), skips.pop(), n)))
+        return crop(self.head(h), pads)
+
+
+def _particle_view(t: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, rows per particle, ...) view of a particle-major tensor."""
+    return t.view(n, t.shape[0] // n, *t.shape[1:])
+
+
+def particle_state(net: ParticleCBAMNet, i: int) -> dict[str, torch.Tensor]:
+    """Particle i's parameters and buffers, as the state_dict of an N_s = 1 `ParticleCBAMNet`."""
+    n = net.n_particles
+    return {name: (t.clone() if t.dim() == 0 else _particle_view(t, n)[i].clone())
+            for name, t in net.state_dict().items()}
+
+
+@torch.no_grad()
+def load_particle_state(net: ParticleCBAMNet, i: int, state: dict[str, torch.Tensor]) -> None:
+    """Write one particle's state (e.g. from an N_s = 1 network) into particle i of `net`.
+    The shared `num_batches_tracked` counters are left alone."""
+    n = net.n_particles
+    own = net.state_dict()
+    if set(own) != set(state):
+        raise KeyError(f"state does not match the network: {sorted(set(own) ^ set(state))[:5]}")
+    for name, t in own.items():
+        if t.dim() > 0:
+            _particle_view(t, n)[i].copy_(state[name])
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior hyperparameters.
+
+    a_w, b_w: Gamma(shape, rate) on each weight's precision, integrated out (Student-t weights);
+    Zhu & Zabaras (2018): 1 and 0.05.
+    a_beta, b_beta: Gamma(shape, rate) on the noise precision β; Zhu & Zabaras's 2 and 1e-6, a weak
+    prior (mode 1e6) whose pull on log β, a − bβ, is negligible next to the likelihood's (half the
+    number of observed cells in the training set) for any realistic β of standardised targets: it
+    only keeps β away from zero.
+    """
+
+    a_w: float = 1.0
+    b_w: float = 0.05
+    a_beta: float = 2.0
+    b_beta: float = 1e-6
+
+
+class SVGDTrainer:
+    """Bayesian training of a `ParticleCBAMNet` by SVGD, one minibatch per `step`.
+
+    θ_i = all of particle i's parameters (weights and log β_i) flattened; the score ∇ log p(θ_i | data)
+    comes from one backward pass of Σ_i log p_i (particles share no parameters, so each gets its
+    own gradient); Adam then steps every particle along −φ_i (ascent along φ). Adam is elementwise,
+    so one optimiser over the folded parameters equals one Adam per particle.
+    """
+
+    def __init__(self, net: ParticleCBAMNet, n_train: int, lr: float = 0.0025, priors: Priors = Priors(),
+                 bandwidth: float | None = None):
+        if n_train < 1:
+            raise ValueError(f"n_train must be positive, got {n_train}")
+        self.net, self.n_train, self.priors, self.bandwidth = net, n_train, priors, bandwidth
+        self.params = list(net.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=lr)
+
+    def _check(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> None:
+        shape = (x.shape[0], *x.shape[2:])
+        if tuple(y.shape) != shape or tuple(mask.shape) != shape:
+            raise ValueError(f"target {tuple(y.shape)} and mask {tuple(mask.shape)} must be (B, H, W) = {shape}")
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be boolean, got {mask.dtype}")
+
+    def log_posterior(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-particle terms (N_s,) of the log posterior on a minibatch, and the predictions.
+
+        Log-likelihood of particle i: (n_train / B) Σ_{observed} [½ log β_i − ½ log 2π − ½ β_i r²],
+        r = prediction − target; cells where `mask` is False count nowhere, whatever y holds there.
+        """
+        self._check(x, y, mask)
+        n, pri = self.net.n_particles, self.priors
+        pred = self.net(x)  # (B, N, H, W)
+        m = mask.unsqueeze(1)
+        resid = torch.where(m, pred - torch.where(mask, y, 0.0).unsqueeze(1), 0.0)
+        sq = resid.square().sum((0, 2, 3))  # (N,)
+        n_obs = mask.sum()
+        log_beta = self.net.log_beta
+        scale = self.n_train / x.shape[0]
+        loglik = scale * (0.5 * n_obs * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq)
+        prior_w = sum(log_student_t_prior(p, pri.a_w, pri.b_w).reshape(n, -1).sum(1)
+                      for name, p in self.net.named_parameters() if name != "log_beta")
+        prior_beta = log_gamma_prior_log_beta(log_beta, pri.a_beta, pri.b_beta)
+        return {"log_likelihood": loglik, "log_prior_w": prior_w, "log_prior_beta": prior_beta,
+                "log_posterior": loglik + prior_w + prior_beta, "prediction": pred}
+
+    def _flat(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        n = self.net.n_particles
+        return torch.cat([t.reshape(n, -1) for t in tensors], 1)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+        """One SVGD step on a minibatch (train-mode BatchNorm). Returns diagnostics, all from before the
+        update: masked MSE of the particle-mean prediction, mean log posterior, mean β, kernel bandwidth."""
+        self.net.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = self.log_posterior(x, y, mask)
+        terms["log_posterior"].sum().backward()
+        with torch.no_grad():
+            theta = self._flat(self.params)
+            kern = rbf_kernel(theta, self.bandwidth)
+            phi = svgd_direction(theta, self._flat([p.grad for p in self.params]), kern)
+            offset = 0
+            for p in self.params:
+                size = p.numel() // self.net.n_particles
+                p.grad = -phi[:, offset:offset + size].reshape(p.shape)
+                offset += size
+            self.optimizer.step()
+            mean = terms["prediction"].mean(1)
+            mse = torch.where(mask, mean - torch.where(mask, y, 0.0), 0.0).square().sum() / mask.sum().clamp(min=1)
+        return {"mse": mse.item(), "log_posterior": terms["log_posterior"].mean().item(),
+                "beta": torch.exp(self.net.log_beta).mean().item(), "bandwidth": kern.bandwidth}
+
+    def refresh_batchnorm(self, batches: Iterable[torch.Tensor]) -> None:
+        """Recompute the BatchNorm running statistics as plain averages over `batches` (inputs x).
+
+        Eval-mode BatchNorm uses running averages that lag behind weights that SVGD keeps moving
+        (momentum 0.1); after training, and before `predict`, run this over the training inputs so
+        that eval mode normalises as training did. No parameter changes.
+        """
+        update_bn(batches, self.net)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictive mean and variance (B, H, W), eval-mode BatchNorm.
+
+        Mean over particles; variance = spread of the particles (population variance, the
+        epistemic part) + mean over particles of 1/β_i (the aleatoric noise).
+        """
+        self.net.eval()
+        pred = self.net(x)
+        noise = torch.exp(-self.net.log_beta).mean()
+        return pred.mean(1), pred.var(1, correction=0) + noise

@@ -1,0 +1,63 @@
+# BCNN gap filling of the GRACE/GRACE-FO record (Mo et al. 2022).
+
+PREDICTOR_SETS = list(config["gapfill"]["predictor_sets"])
+
+
+wildcard_constraints:
+    experiment="evaluation|production",
+    predictors="|".join(PREDICTOR_SETS),
+
+
+localrules:
+    gapfill_product,
+
+
+rule bcnn:
+    message:
+        "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"
+    input:
+        cube="results/cube/cube.nc",
+        truth=DEMO_FILES["truth"] if DEMO else [],
+        code=package_modules("gapfill", "bcnn", "svgd", "metrics"),
+    output:
+        product="results/gapfill/{experiment}/{predictors}/bcnn.nc",
+        scores="results/gapfill/{experiment}/{predictors}/scores.nc",
+        summary="results/gapfill/{experiment}/{predictors}/summary.csv",
+        weights="results/gapfill/{experiment}/{predictors}/weights.safetensors",
+    params:
+        settings=config["gapfill"],
+        predictors=lambda wc: config["gapfill"]["predictor_sets"][wc.predictors],
+        seed=config["seed"],
+    log:
+        "logs/bcnn/{experiment}/{predictors}.log",
+    benchmark:
+        "benchmarks/bcnn/{experiment}/{predictors}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, input: 4000 + 10 * input_mb(wc, input),
+    script:
+        "../scripts/bcnn.py"
+
+
+rule gapfill_product:
+    message:
+        "The gap-filled record: production fit with predictors {params.predictors}"
+    input:
+        f"results/gapfill/production/{config['gapfill']['product_predictors']}/bcnn.nc",
+    output:
+        "results/gapfill/bcnn.nc",
+    params:
+        predictors=config["gapfill"]["product_predictors"],
+    log:
+        "logs/gapfill_product.log",
+    benchmark:
+        "benchmarks/gapfill_product.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "cp {input} {output} 2> {log}"
