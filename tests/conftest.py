@@ -34,6 +34,10 @@ TINY_DEMO = {
     "demo": {"enabled": True, "seed": 7, "lat_min": 30, "lon_min": -7, "patch_degrees": 2},
     "prepare": {"chunk_months": 60},
     "regions": {"min_cells": 2},
+    "models": {"chunks": 1, "fits": 1, "epochs": 3, "patience": 2},
+    "hyperparameters": {"trials": 2, "epochs": 2, "patience": 2, "cells": 2, "lr_trials": 2,
+                        "search_space": {"units": [4, 8], "window": [3, 6], "n_units": [2, 8]}},
+    "gapfill": {"particles": 2, "n_features": 4, "epochs": 2},
 }
 
 
@@ -62,11 +66,17 @@ def run_snakemake(workdir: Path, *args, config: dict | None = None, check=True, 
     return proc
 
 
+# The data stages and the BCNN for all 28 regions; the modelling chain has its own smaller run.
+TINY_TARGETS = ("results/regions/summary.csv", "results/gapfill/bcnn.nc",
+                *(f"results/gapfill/{e}/{p}/summary.csv" for e in ("evaluation", "production")
+                  for p in ("all", "noSIF")))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A complete run of the tiny demo config (demo world, cube, regions), shared by integration tests."""
+    """A run of the tiny demo config up to the regions and the BCNN, shared by integration tests."""
     work = tmp_path_factory.mktemp("tiny")
-    run_snakemake(work, config=TINY_DEMO)
+    run_snakemake(work, *TINY_TARGETS, config=TINY_DEMO)
     return work
 
 

@@ -72,7 +72,13 @@ def test_era5_layout(demo_world):
         assert raw["valid_time"].values[0] % 86400 == 0
         assert {"t2m", "d2m", "sd"} <= set(raw.data_vars)
     ds = read_era5(paths["era5"], PERIOD)
-    assert set(ds.data_vars) == {"pcp", "tmp", "snow", "rad", "rh"}
+    assert set(ds.data_vars) == {"pcp", "tmp", "snow", "rad", "rh", "et", "runoff", "storage"}
+    # ERA5 evaporation is negative (upward); ET is positive. Storage is soil water plus snow.
+    assert float(ds["et"].mean()) > 0 and float(ds["runoff"].min()) >= 0
+    with xr.open_dataset(avgua) as raw:
+        soil = sum(raw[f"swvl{i}"] * d for i, d in zip(range(1, 5), (0.07, 0.21, 0.72, 1.89)))
+        expected = (soil + raw["sd"]).isel(valid_time=5).values[::-1]  # file latitude descending
+    np.testing.assert_allclose(ds["storage"].isel(time=5).sortby("lat").values, expected, rtol=1e-5)
     pcp = ds["pcp"].mean(("lat", "lon")).compute()
     assert 0.005 < float(pcp.mean()) < 0.3  # m per month
     rh = ds["rh"].compute()

@@ -10,7 +10,7 @@ import xarray as xr
 from twsrecon.io import read_csv
 from twsrecon.regions import REGIONS
 
-from conftest import REPO, TINY_DEMO, run_snakemake
+from conftest import REPO, TINY_DEMO, TINY_TARGETS, run_snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_tiny_demo_builds_cube_and_all_regions(tiny_run):
 
 
 def test_completed_run_plans_nothing(tiny_run):
-    proc = run_snakemake(tiny_run, "-n", config=TINY_DEMO)
+    proc = run_snakemake(tiny_run, "-n", *TINY_TARGETS, config=TINY_DEMO)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 

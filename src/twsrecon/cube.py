@@ -17,6 +17,9 @@ from .io.netcdf import atomic_output, cf_encoding, write_netcdf
 from .io.sif import read_sif
 from .provenance import provenance_attrs
 from .regions import BECK_CODES, CLASS_NAMES, PREDICTORS
+
+# Written to the cube when the ERA5 files hold them (the BCNN's CWSC and model-TWSA predictors).
+OPTIONAL_FIELDS = ("et", "runoff", "storage")
 from .timeaxis import months
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,7 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
         base.to_netcdf(tmp, mode="w", format="NETCDF4", encoding=cf_encoding(base))
         # A year of 60 x 60 cells per HDF5 chunk serves both readers: maps by month and series by cell.
         chunks = (min(12, len(period)), min(60, grid.shape[0]), min(60, grid.shape[1]))
-        for name in (*PREDICTORS, "twsa"):
+        for name in [*PREDICTORS, *(v for v in OPTIONAL_FIELDS if v in fields), "twsa"]:
             da = fields[name]
             source, source_var = da.attrs["source_file"], da.attrs["source_variable"]
             out = regrid(da, grid, path=source, min_coverage=min_coverage).astype("float32")

@@ -196,7 +196,7 @@ def water_balance(f: dict, time: pd.DatetimeIndex, pumping: np.ndarray, spinup_c
     shape = f["tmp"].shape[1:]
     swe, soil, gw, sw = (np.zeros(shape) for _ in range(4))
     soil += 0.5 * prm["s_max"]
-    out = {k: np.empty((nt, *shape)) for k in ("swe", "soil", "gw", "sw", "rad", "et")}
+    out = {k: np.empty((nt, *shape)) for k in ("swe", "soil", "gw", "sw", "rad", "et", "runoff")}
 
     def step(t, record):
         nonlocal swe, soil, gw, sw
@@ -220,11 +220,13 @@ def water_balance(f: dict, time: pd.DatetimeIndex, pumping: np.ndarray, spinup_c
         soil = soil - excess
         drain = 0.04 * soil
         soil = soil - drain
-        gw = gw + 0.3 * excess + drain - gw / prm["tau_g"] - (pumping[t] if record else 0.0)
-        sw = sw + 0.7 * excess - sw / 2.5
+        baseflow, streamflow = np.clip(gw, 0.0, None) / prm["tau_g"], sw / 2.5  # a pumped-dry aquifer gives none
+        gw = gw + 0.3 * excess + drain - baseflow - (pumping[t] if record else 0.0)
+        sw = sw + 0.7 * excess - streamflow
         if record:
             out["swe"][t] = 0.5 * (swe + swe_start)
             out["soil"][t], out["gw"][t], out["sw"][t], out["rad"][t], out["et"][t] = soil, gw, sw, rad, et
+            out["runoff"][t] = baseflow + streamflow
 
     spin = min(nt, 120)
     for _ in range(spinup_cycles):
@@ -270,6 +272,8 @@ def write_era5(path: Path, step_type: str, fields: dict, time: pd.DatetimeIndex,
                                                                "J m**-2", 176, "fc"),
         "t2m": ("2 metre temperature", "K", 167, "an"), "d2m": ("2 metre dewpoint temperature", "K", 168, "an"),
         "sd": ("Snow depth", "m of water equivalent", 141, "an"),
+        "e": ("Evaporation", "m of water equivalent", 182, "fc"), "ro": ("Runoff", "m", 205, "fc"),
+        **{f"swvl{i}": (f"Volumetric soil water layer {i}", "m**3 m**-3", 39 + i, "an") for i in range(1, 5)},
     }
     ds = xr.Dataset(coords={
         "number": ((), np.int64(0), {"long_name": "ensemble member numerical id", "units": "1",
@@ -469,8 +473,12 @@ def generate(spec: DemoSpec, analysis_grid: Grid, outdir, *, config: dict | None
         "koppen": outdir / "koppen_geiger_0p25.tif",
         "truth": outdir / "truth_twsa.nc",
     }
-    write_era5(paths["era5"][0], "avgua", {"t2m": f["tmp"], "d2m": dew, "sd": sd}, time, lat, lon)
-    write_era5(paths["era5"][1], "avgad", {"tp": f["pcp"] / days, "ssr": wb["rad"]}, time, lat, lon)
+    # The land model's own soil water (no groundwater, like ERA5-Land) spread over ERA5's 2.89 m of layers.
+    swvl = wb["soil"] / 2.89
+    write_era5(paths["era5"][0], "avgua", {"t2m": f["tmp"], "d2m": dew, "sd": sd,
+                                           **{f"swvl{i}": swvl for i in range(1, 5)}}, time, lat, lon)
+    write_era5(paths["era5"][1], "avgad", {"tp": f["pcp"] / days, "ssr": wb["rad"], "e": -wb["et"] / days,
+                                           "ro": wb["runoff"] / days}, time, lat, lon)
 
     fine = xr.DataArray(twsa_cm, dims=("time", "lat", "lon"), coords={"time": time, "lat": lat, "lon": lon})
     g05 = spec.domain(spec.grace_resolution)

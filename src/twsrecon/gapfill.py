@@ -83,6 +83,32 @@ class GapfillData:
     channels: list
 
 
+DERIVED = {
+    "cwsc": ("pcp", "et", "runoff"),
+    "model_twsa": ("storage",),
+}
+
+
+def predictor_field(cube: xr.Dataset, name: str) -> np.ndarray:
+    """A cube variable, or a derived one: CWSC_t = sum up to t of (P - ET - R) in m, and the model TWSA
+    (storage minus its 2004-2009 mean, cm) of the land model behind the forcings."""
+    needs = DERIVED.get(name, (name,))
+    missing = [v for v in needs if v not in cube]
+    if missing:
+        raise ValueError(f"BCNN predictor '{name}' needs {', '.join(missing)} in the cube: supply the ERA5 "
+                         "evaporation (e) and runoff (ro) fields for cwsc, soil water swvl1-4 for model_twsa")
+    if name == "cwsc":
+        flux = cube["pcp"].values - cube["et"].values - cube["runoff"].values
+        return np.cumsum(flux.astype(np.float64), axis=0)
+    if name == "model_twsa":
+        storage = cube["storage"].values.astype(np.float64)
+        time = pd.DatetimeIndex(cube["time"].values)
+        base = (time >= "2004-01-01") & (time <= "2009-12-01")
+        ref = np.nanmean(storage[base], axis=0) if base.any() else np.nanmean(storage, axis=0)
+        return 100.0 * (storage - ref[None])
+    return cube[name].values.astype(np.float64)
+
+
 def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], experiment: str) -> GapfillData:
     twsa = cube["twsa"].values.astype(np.float64)
     all_time = pd.DatetimeIndex(cube["time"].values)
@@ -116,7 +142,7 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
 
     channels, fields = [], []
     for p in predictors:
-        v = cube[p].values.astype(np.float64)
+        v = predictor_field(cube, p)
         s, i = linear_trend(v, years_all, use)
         d = v - trend_values(s, i, years_all)
         sc = Standardiser.fit(np.where(fit_months[:, None, None] & land[None], d, np.nan), axes=None)

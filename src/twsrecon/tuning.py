@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import torch
+import xarray as xr
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
@@ -23,7 +25,7 @@ from optuna.trial import TrialState
 from .features import TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .models import BatchedRegressor, select_models
-from .reconstruction import prepare
+from .reconstruction import chunk_dataset, fit_cells, prepare
 from .training import TrainSettings, train
 
 log = logging.getLogger(__name__)
@@ -136,11 +138,6 @@ def screen_and_retune(chunks, x, y, cells, hp: Hyperparameters, model_type: str,
 
     Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate).
     """
-    import pandas as pd
-    import xarray as xr
-
-    from .reconstruction import chunk_dataset, fit_cells
-
     combined = xr.concat(chunks, dim="cell")
     order = {c: i for i, c in enumerate(cells)}
     rows = np.array([order[c] for c in combined["cell"].values])

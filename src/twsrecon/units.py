@@ -25,6 +25,12 @@ CANONICAL = {
            "standard_name": "relative_humidity", "valid": (0.0, 100.0)},
     "sif": {"units": "mW m-2 nm-1 sr-1", "long_name": "solar-induced chlorophyll fluorescence (monthly mean)",
             "valid": (-5.0, 50.0)},
+    "et": {"units": "m month-1", "long_name": "evapotranspiration (monthly total, ERA5 -e)",
+           "standard_name": "lwe_thickness_of_water_evaporation_amount", "valid": (-1.0, 2.0)},
+    "runoff": {"units": "m month-1", "long_name": "total runoff (monthly total, ERA5 ro)",
+               "standard_name": "runoff_amount", "valid": (-0.1, 10.0)},
+    "storage": {"units": "m", "long_name": "model water storage: soil water (swvl1-4 x layer depth) + snow (sd) "
+                                           "+ skin reservoir (src)", "valid": (0.0, 100.0)},
     "twsa": {"units": "cm", "long_name": "terrestrial water storage anomaly (liquid water equivalent thickness)",
              "standard_name": "lwe_thickness", "valid": (-5000.0, 5000.0)},
 }
@@ -71,7 +77,7 @@ def era5_to_canonical(da: xr.DataArray, name: str, path=None, monthly_means=True
     src = da.name
     units = da.attrs.get("units")
     kind = unit_kind(units)
-    if name == "pcp":
+    if name in ("pcp", "runoff", "et"):
         # Monthly means of accumulations are mean daily totals: multiply by the days in the month.
         factor = {"m": 1.0, "mm": 1e-3}.get(kind)
         if factor is None:

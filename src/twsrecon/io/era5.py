@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 # ERA5 short name -> canonical predictor; d2m only feeds rh.
 ERA5_PREDICTORS = {"tp": "pcp", "t2m": "tmp", "sd": "snow", "ssr": "rad"}
 ERA5_REQUIRED = ("tp", "t2m", "d2m", "sd", "ssr")
+# Optional: evaporation and runoff give CWSC = cumulative (P - ET - R); soil water layers give a model
+# storage (ERA5-Land layer depths in m) for the BCNN's model-TWSA predictor.
+SOIL_LAYERS_M = {"swvl1": 0.07, "swvl2": 0.21, "swvl3": 0.72, "swvl4": 1.89}
 
 
 def _standardise(ds: xr.Dataset, path) -> xr.Dataset:
@@ -74,8 +77,24 @@ def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dat
         fields[var] = fields[var].sel(time=period)
     out = {name: era5_to_canonical(fields[var], name, sources[var]) for var, name in ERA5_PREDICTORS.items()}
     out["rh"] = relative_humidity(out["tmp"], era5_to_canonical(fields["d2m"], "tmp", sources["d2m"]))
+    origin = {name: var for var, name in ERA5_PREDICTORS.items()} | {"rh": "d2m"}
+    for var, name in (("e", "et"), ("ro", "runoff")):
+        if var in fields:
+            require_coverage(pd.DatetimeIndex(fields[var]["time"].values), period, sources[var], var)
+            da = era5_to_canonical(fields[var].sel(time=period), name, sources[var])
+            out[name] = -da if var == "e" else da  # ERA5 evaporation is negative upward flux
+            origin[name] = var
+    if all(v in fields for v in SOIL_LAYERS_M):
+        for v in [*SOIL_LAYERS_M, *(["src"] if "src" in fields else [])]:
+            require_coverage(pd.DatetimeIndex(fields[v]["time"].values), period, sources[v], v)
+        storage = sum(fields[v].sel(time=period) * depth for v, depth in SOIL_LAYERS_M.items())
+        storage = storage + out["snow"] + (fields["src"].sel(time=period) if "src" in fields else 0.0)
+        out["storage"] = storage
+        origin["storage"] = "swvl1"
+        sources["swvl1"] = "; ".join(sorted({sources[v] for v in SOIL_LAYERS_M}))
     ds = xr.Dataset({name: annotate(da, name) for name, da in out.items()})
-    for var, name in {**ERA5_PREDICTORS, "d2m": "rh"}.items():
+    for name, var in origin.items():
         check_range(ds[name].isel(time=[0, -1]).compute(), name, sources[var], var)
-        ds[name].attrs.update(source_file=sources[var], source_variable=var if name != "rh" else "t2m, d2m")
+        label = {"rh": "t2m, d2m", "storage": "swvl1-4, sd, src"}.get(name, var)
+        ds[name].attrs.update(source_file=sources[var], source_variable=label)
     return ds

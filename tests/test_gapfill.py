@@ -1,0 +1,114 @@
+"""BCNN gap filling: detrending, inputs and masks, and the workflow's products on the tiny demo."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from twsrecon.gapfill import GAP, in_periods, linear_trend, prepare_gapfill, trend_plus_season, trend_values
+from twsrecon.io import read_csv
+
+from conftest import TINY_DEMO, run_snakemake
+
+
+def test_detrend_retrend_round_trip():
+    years = np.arange(100) / 12 + 2002
+    rng = np.random.default_rng(0)
+    slope_true = rng.normal(size=(3, 4))
+    values = slope_true[None] * (years[:, None, None] - 2010) + 5 + np.sin(years)[:, None, None]
+    use = np.ones(values.shape, bool)
+    use[40:50] = False  # a gap
+    slope, intercept = linear_trend(values, years, use)
+    detrended = values - trend_values(slope, intercept, years)
+    np.testing.assert_allclose(detrended + trend_values(slope, intercept, years), values)
+    np.testing.assert_allclose(slope, slope_true, atol=0.05)
+    values[45] = 1e9  # values outside `use` do not matter
+    slope2, _ = linear_trend(values, years, use)
+    np.testing.assert_allclose(slope2, slope)
+
+
+def tiny_cube():
+    time = pd.date_range("2000-01-01", "2021-12-01", freq="MS")
+    rng = np.random.default_rng(1)
+    shape = (len(time), 4, 5)
+    ds = xr.Dataset(coords={"time": time, "lat": np.arange(4.0), "lon": np.arange(5.0)})
+    for v in ("pcp", "tmp", "snow", "rad", "rh", "sif"):
+        ds[v] = (("time", "lat", "lon"), rng.normal(size=shape))
+    twsa = rng.normal(size=shape) + 0.1 * np.arange(len(time))[:, None, None]
+    twsa[time < "2002-04-01"] = np.nan
+    twsa[in_periods(time, [GAP])] = np.nan
+    twsa[:, 0, 0] = np.nan  # ocean
+    ds["twsa"] = (("time", "lat", "lon"), twsa)
+    ds["land_mask"] = (("lat", "lon"), np.isfinite(twsa).any(0).astype(np.int8))
+    return ds
+
+
+def test_inputs_masks_and_experiments():
+    data = prepare_gapfill(tiny_cube(), ["pcp", "sif"], [2, 1, 0], "evaluation")
+    assert data.time[0] == pd.Timestamp("2002-04-01") and data.time[-1] == pd.Timestamp("2021-12-01")
+    assert data.channels == ["pcp(t-2)", "pcp(t-1)", "pcp(t)", "sif(t-2)", "sif(t-1)", "sif(t)"]
+    assert not data.mask[:, 0, 0].any() and (data.x[:, :, 0, 0] == 0).all()  # ocean: masked, zero input
+    gap = in_periods(data.time, [GAP])
+    assert not data.mask[gap].any()
+    assert data.train.sum() == 144 and not (data.train & data.test).any()
+    assert not data.test[gap].any()
+    # lag t-1 of month k is lag t of month k-1
+    np.testing.assert_array_equal(data.x[5, 1], data.x[4, 2])
+    prod = prepare_gapfill(tiny_cube(), ["pcp"], [0], "production")
+    assert prod.train.all() and not prod.test.any()
+    np.testing.assert_allclose(np.nanstd(data.y[data.train][data.mask[data.train]]), 1.0, rtol=0.05)
+
+
+def test_trend_plus_season_baseline_reproduces_trend_and_cycle():
+    time = pd.date_range("2002-04-01", "2021-12-01", freq="MS")
+    years = time.year + (time.month - 0.5) / 12
+    signal = 0.5 * (years - 2010) + 3 * np.sin(2 * np.pi * time.month / 12)
+    obs = np.broadcast_to(np.asarray(signal)[:, None, None], (len(time), 2, 2)).copy()
+    obs[100:110] = np.nan
+    base = trend_plus_season(obs, time, np.ones(len(time), bool))
+    np.testing.assert_allclose(base[100:110], np.broadcast_to(np.asarray(signal)[100:110, None, None],
+                                                              (10, 2, 2)), atol=0.2)
+
+
+@pytest.mark.integration
+def test_bcnn_products_on_the_tiny_demo(tiny_run):
+    bcnn = xr.open_dataset(tiny_run / "results/gapfill/bcnn.nc")
+    cube = xr.open_dataset(tiny_run / "results/cube/cube.nc")
+    assert bcnn["twsa"].attrs["units"] == "cm" and "code_version" in bcnn.attrs
+    t = bcnn["time"].to_index()
+    assert t[0] == pd.Timestamp("2002-04-01") and t[-1] == pd.Timestamp("2021-12-01")
+    obs = cube["twsa"].sel(time=t)
+    grace = bcnn["source"] == 0
+    # GRACE where it has data, BCNN elsewhere, flagged.
+    np.testing.assert_allclose(bcnn["twsa"].where(grace), obs.where(grace), rtol=1e-6)
+    filled = bcnn["source"] == 1
+    np.testing.assert_allclose(bcnn["twsa"].where(filled), bcnn["twsa_bcnn"].where(filled))
+    gap = bcnn["mission_gap"].values == 1
+    assert gap.sum() == 11 and (bcnn["source"].values[gap] != 0).all()
+    land = cube["land_mask"].values == 1
+    assert (bcnn["twsa_bcnn_std"].values[:, land] > 0).all()
+    for exp in ("evaluation", "production"):
+        for pset in ("all", "noSIF"):
+            summary = read_csv(tiny_run / f"results/gapfill/{exp}/{pset}/summary.csv")
+            assert 0 <= summary["truth_gap_share_cells_bcnn_better"].iloc[0] <= 1
+    scores = xr.open_dataset(tiny_run / "results/gapfill/evaluation/all/scores.nc")
+    for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "coverage95"):
+        assert np.isfinite(scores[v].values[land]).any(), v
+
+
+def test_derived_predictors_cwsc_and_model_twsa():
+    from twsrecon.gapfill import predictor_field
+
+    cube = tiny_cube()
+    with pytest.raises(ValueError, match="needs et, runoff"):
+        predictor_field(cube, "cwsc")
+    for v in ("et", "runoff", "storage"):
+        cube[v] = cube["pcp"] * 0 + {"et": 0.01, "runoff": 0.02, "storage": 1.0}[v]
+    cube["pcp"] = cube["pcp"] * 0 + 0.05
+    cwsc = predictor_field(cube, "cwsc")
+    np.testing.assert_allclose(cwsc[:, 1, 1], 0.02 * np.arange(1, cube.sizes["time"] + 1))
+    cube["storage"] = cube["storage"] + xr.DataArray(np.arange(cube.sizes["time"]) / 100.0, dims="time")
+    model = predictor_field(cube, "model_twsa")
+    base = (cube["time"].to_index() >= "2004-01-01") & (cube["time"].to_index() <= "2009-12-01")
+    np.testing.assert_allclose(model[base].mean(0), 0, atol=1e-9)  # anomaly relative to 2004-2009, in cm
+    assert model[1, 1, 1] - model[0, 1, 1] == pytest.approx(1.0)
