@@ -97,11 +97,12 @@ class BatchedRegressor(nn.Module):
         c = x.new_zeros(m, bsz, self.units)
         # Input projections of every step at once; only the recurrence loops over the window.
         xin = torch.baddbmm(self.b[d].unsqueeze(1), x.reshape(m, bsz * steps, -1), self.w_ih[d].transpose(1, 2))
-        xin = xin.reshape(m, bsz, steps, 4 * self.units)
+        # unbind, not xin[:, :, t]: the backward of a slice writes a full-size zero tensor per step.
+        xin = xin.reshape(m, bsz, steps, 4 * self.units).unbind(dim=2)
         w_hh = self.w_hh[d].transpose(1, 2)
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
-            gates = xin[:, :, t] + torch.bmm(h, w_hh)
+            gates = xin[t] + torch.bmm(h, w_hh)
             i, f, g, o = gates.chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
