@@ -11,6 +11,7 @@ torch.set_num_threads(snakemake.threads)  # parallel jobs must not oversubscribe
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
@@ -29,8 +30,6 @@ chunks = [c for c in (xr.open_dataset(p).load() for p in snakemake.input.chunks)
 weights, lr = {}, None
 if hp_file["excluded"] or not chunks:
     log.warning("%s has no trained cells for %s", region, model)
-    import pandas as pd
-
     final = xr.Dataset()
     table = pd.DataFrame(columns=["cell", "lat", "lon", "pcc_train_validation"])
 else:
@@ -52,7 +51,7 @@ final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if 
 write_netcdf(final, snakemake.output.final, config)
 write_csv(table, snakemake.output.low_pcc, config)
 with atomic_output(snakemake.output.weights, suffix=".safetensors") as tmp:
-    cells = table.loc[table.get("kept", False) == True, "cell"].tolist() if len(table) else []  # noqa: E712
+    cells = table.loc[table["kept"], "cell"].tolist() if "kept" in table else []
     save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp),
               metadata={"region": region, "model_type": model, "learning_rate": str(lr),
                         "cells": canonical_json(cells), "config": canonical_json(config)})
