@@ -26,6 +26,7 @@ rule demo_world:
         "benchmarks/demo_world.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: 50  # data preparation first: bad input surfaces before any training
     threads: 1
     resources:
         mem_mb=3000,
@@ -58,6 +59,7 @@ rule prepare_cube:
         "benchmarks/prepare_cube.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: 50  # data preparation first: bad input surfaces before any training
     threads: 2
     resources:
         # dask holds a few time chunks of one source field per thread: a fraction of the input size.

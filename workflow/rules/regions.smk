@@ -24,6 +24,7 @@ rule koppen_classes:
         "benchmarks/koppen_classes.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: 50  # data preparation first: bad input surfaces before any training
     threads: 1
     resources:
         mem_mb=4000,
@@ -48,6 +49,7 @@ rule region_cells:
         "benchmarks/region_cells/{region}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: 50  # data preparation first: bad input surfaces before any training
     threads: 1
     resources:
         mem_mb=lambda wc, input: 1000 + input_mb(wc, input) * 2,
@@ -73,6 +75,7 @@ rule region_summary:
         "benchmarks/region_summary.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: 50  # data preparation first: bad input surfaces before any training
     threads: 1
     resources:
         mem_mb=1000,
