@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from .metrics import nrmse, nse, pearson_r
 
 GAP = ("2017-07-01", "2018-05-01")  # between GRACE and GRACE-FO
 EVALUATION = {"train": [("2002-04-01", "2014-03-01")],
@@ -166,9 +170,10 @@ def trend_plus_season(observed: np.ndarray, time: pd.DatetimeIndex, fit: np.ndar
     out = trend.copy()
     month = time.month.to_numpy()
     for m in range(1, 13):
-        sel = (month == m)
-        clim = np.nanmean(np.where((use & sel[:, None, None]), resid, np.nan), axis=0) if (use & sel[:, None, None]).any() \
-            else np.zeros(observed.shape[1:])
+        sel = month == m
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a cell without that calendar month: no cycle
+            clim = np.nanmean(np.where(use & sel[:, None, None], resid, np.nan), axis=0)
         out[sel] += np.nan_to_num(clim)[None]
     return out
 
@@ -181,8 +186,6 @@ def _cells_last(a: np.ndarray) -> np.ndarray:
 def score_test_months(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coords: xr.Dataset) -> xr.Dataset:
     """Per-cell R, NSE, NRMSE on the test months, on the full signal and on the detrended one (the public
     code reported only the trend-inflated full-signal scores), and the 95 % interval's coverage."""
-    from .metrics import nrmse, nse, pearson_r
-
     sel = data.test[:, None, None] & data.mask
     obs = np.where(sel, data.observed, np.nan)
     out = grid_coords.copy()
@@ -235,8 +238,6 @@ def product(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coo
 def nse_against_truth(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, months: np.ndarray):
     """Per-cell NSE of the BCNN and of the GRACE trend + seasonal cycle baseline against a true TWSA
     (the demo world's) over the given months."""
-    from .metrics import nse
-
     baseline = trend_plus_season(data.observed, data.time, data.train)
     land = data.land[None] & months[:, None, None]
     t = np.where(land, truth, np.nan)
@@ -250,7 +251,7 @@ def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int,
 
     Returns (mean, std) in cm with the trend added back, and the trainer (for its weights).
     """
-    import torch
+    import torch  # only the fit needs torch; the data preparation stays importable without it
 
     from .bcnn import ParticleCBAMNet, SVGDTrainer
 
