@@ -12,6 +12,7 @@ import xarray as xr
 
 from .features import TEST, TRAIN, VAL, RobustScaler, chunked_split, first_target_index, reference, windows
 from .hyperparameters import Hyperparameters
+from .metrics import pearson_r
 from .models import BatchedRegressor, uses_sif
 from .regions import PREDICTORS, REGIONS
 from .training import TrainSettings, predict, train
@@ -116,27 +117,14 @@ def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, 
                      res.best_epoch.reshape(n_cells, fits)[np.arange(n_cells), best_fit], weights, prep)
 
 
-def pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Pearson r per row over the masked entries; NaN with fewer than 3 pairs or zero variance."""
-    ok = mask & np.isfinite(a) & np.isfinite(b)
-    n = ok.sum(1)
-    a0 = np.where(ok, a, 0.0)
-    b0 = np.where(ok, b, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ma, mb = a0.sum(1) / n, b0.sum(1) / n
-        da = np.where(ok, a - ma[:, None], 0.0)
-        db = np.where(ok, b - mb[:, None], 0.0)
-        r = (da * db).sum(1) / np.sqrt((da**2).sum(1) * (db**2).sum(1))
-    return np.where(n >= 3, r, np.nan)
+def masked_r(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson r per cell (row) over the months where `mask` holds."""
+    return pearson_r(np.where(mask, a, np.nan), b)
 
 
 def pcc_table(prediction, observed, flags) -> dict[str, np.ndarray]:
     """PCC per cell on train, validation, train+validation, test and all GRACE months."""
-    return {name: pearson(prediction, observed, np.isin(flags, codes)) for name, codes in PCC_SPLITS.items()}
-
-
-def time_index(ds: xr.Dataset) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(ds["time"].values)
+    return {name: masked_r(prediction, observed, np.isin(flags, codes)) for name, codes in PCC_SPLITS.items()}
 
 
 def region_arrays(ds: xr.Dataset, model_type: str) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
@@ -251,8 +239,8 @@ def skill_table(finals: list[xr.Dataset]) -> pd.DataFrame:
         flags = f["split"].values
         clim = climatology_baseline(observed, flags, pd.DatetimeIndex(f["time"].values))
         test = flags == TEST
-        r_model = pearson(f["twsa"].values, observed, test)
-        r_clim = pearson(clim, observed, test)
+        r_model = masked_r(f["twsa"].values, observed, test)
+        r_clim = masked_r(clim, observed, test)
         pooled_model.append(r_model)
         pooled_clim.append(r_clim)
         rows.append({"region": f.attrs["region"], "cells": f.sizes["cell"],

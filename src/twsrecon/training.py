@@ -66,6 +66,13 @@ def sample_order(seeds: np.ndarray, epoch: int, usable: np.ndarray) -> np.ndarra
     return np.argsort(key, axis=1, kind="stable")
 
 
+def per_model(values: torch.Tensor, p: torch.Tensor, axis: int) -> torch.Tensor:
+    """A per-model vector shaped to broadcast over parameter `p` along its model axis."""
+    shape = [1] * p.ndim
+    shape[axis] = -1
+    return values.reshape(shape)
+
+
 class BatchedAdam:
     """Adam with a per-model learning rate, step count and on/off mask."""
 
@@ -73,11 +80,6 @@ class BatchedAdam:
         self.model, self.lr, self.s = model, lr, settings
         self.state = {name: (torch.zeros_like(p), torch.zeros_like(p)) for name, p in model.named_parameters()}
         self.steps = torch.zeros_like(lr)
-
-    def _per_model(self, values: torch.Tensor, p: torch.Tensor, axis: int) -> torch.Tensor:
-        shape = [1] * p.ndim
-        shape[axis] = -1
-        return values.reshape(shape)
 
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
@@ -89,11 +91,11 @@ class BatchedAdam:
             if p.grad is None:
                 continue
             axis = model_axis(name)
-            on = self._per_model(active, p, axis)
+            on = per_model(active, p, axis)
             m, v = self.state[name]
             m.copy_(torch.where(on, b1 * m + (1 - b1) * p.grad, m))
             v.copy_(torch.where(on, b2 * v + (1 - b2) * p.grad * p.grad, v))
-            update = self._per_model(step_size, p, axis) * m / (torch.sqrt(v) + self.s.eps)
+            update = per_model(step_size, p, axis) * m / (torch.sqrt(v) + self.s.eps)
             p.sub_(torch.where(on, update, torch.zeros_like(update)))
 
 
@@ -167,7 +169,7 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
             best = torch.where(improved, val, best)
             best_epoch[improved.cpu().numpy()] = epoch
             for name, p in model.named_parameters():
-                on = opt._per_model(improved, p, model_axis(name))
+                on = per_model(improved, p, model_axis(name))
                 best_params[name].copy_(torch.where(on, p, best_params[name]))
             wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
             running &= wait < settings.patience
