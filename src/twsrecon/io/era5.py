@@ -67,34 +67,35 @@ def open_era5(paths, chunk_months: int = 12) -> tuple[dict[str, xr.DataArray], d
 
 
 def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12) -> xr.Dataset:
-    """Canonical pcp, tmp, snow, rad, rh (lazy, dims time/lat/lon) covering `period`."""
+    """Canonical pcp, tmp, snow, rad, rh (lazy, dims time/lat/lon) covering `period`, plus et, runoff and
+    storage when the files hold e, ro and swvl1-4."""
     fields, sources = open_era5(paths, chunk_months)
     for var in ERA5_REQUIRED:
         if var not in fields:
             files = ", ".join(str(p) for p in paths)
             raise InputError(files, f"ERA5 variable not found in any of the files (found: {sorted(fields)})", var)
+
+    def take(var):
         require_coverage(pd.DatetimeIndex(fields[var]["time"].values), period, sources[var], var)
-        fields[var] = fields[var].sel(time=period)
-    out = {name: era5_to_canonical(fields[var], name, sources[var]) for var, name in ERA5_PREDICTORS.items()}
-    out["rh"] = relative_humidity(out["tmp"], era5_to_canonical(fields["d2m"], "tmp", sources["d2m"]))
-    origin = {name: var for var, name in ERA5_PREDICTORS.items()} | {"rh": "d2m"}
+        return fields[var].sel(time=period)
+
+    out = {name: era5_to_canonical(take(var), name, sources[var]) for var, name in ERA5_PREDICTORS.items()}
+    out["rh"] = relative_humidity(out["tmp"], era5_to_canonical(take("d2m"), "tmp", sources["d2m"]))
+    # canonical name -> (files, variable named in errors, source_variable attribute)
+    origin = {name: (sources[var], var, var) for var, name in ERA5_PREDICTORS.items()}
+    origin["rh"] = (sources["d2m"], "d2m", "t2m, d2m")
     for var, name in (("e", "et"), ("ro", "runoff")):
         if var in fields:
-            require_coverage(pd.DatetimeIndex(fields[var]["time"].values), period, sources[var], var)
-            da = era5_to_canonical(fields[var].sel(time=period), name, sources[var])
+            da = era5_to_canonical(take(var), name, sources[var])
             out[name] = -da if var == "e" else da  # ERA5 evaporation is negative upward flux
-            origin[name] = var
+            origin[name] = (sources[var], var, var)
     if all(v in fields for v in SOIL_LAYERS_M):
-        for v in [*SOIL_LAYERS_M, *(["src"] if "src" in fields else [])]:
-            require_coverage(pd.DatetimeIndex(fields[v]["time"].values), period, sources[v], v)
-        storage = sum(fields[v].sel(time=period) * depth for v, depth in SOIL_LAYERS_M.items())
-        storage = storage + out["snow"] + (fields["src"].sel(time=period) if "src" in fields else 0.0)
-        out["storage"] = storage
-        origin["storage"] = "swvl1"
-        sources["swvl1"] = "; ".join(sorted({sources[v] for v in SOIL_LAYERS_M}))
+        soil = sum(take(v) * depth for v, depth in SOIL_LAYERS_M.items())
+        out["storage"] = soil + out["snow"] + (take("src") if "src" in fields else 0.0)
+        files = "; ".join(sorted({sources[v] for v in SOIL_LAYERS_M}))
+        origin["storage"] = (files, "swvl1", "swvl1-4, sd, src")
     ds = xr.Dataset({name: annotate(da, name) for name, da in out.items()})
-    for name, var in origin.items():
-        check_range(ds[name].isel(time=[0, -1]).compute(), name, sources[var], var)
-        label = {"rh": "t2m, d2m", "storage": "swvl1-4, sd, src"}.get(name, var)
-        ds[name].attrs.update(source_file=sources[var], source_variable=label)
+    for name, (files, var, label) in origin.items():
+        check_range(ds[name].isel(time=[0, -1]).compute(), name, files, var)
+        ds[name].attrs.update(source_file=files, source_variable=label)
     return ds
