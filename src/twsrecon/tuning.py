@@ -158,8 +158,9 @@ def screen_and_retune(chunks, x, y, cells, hp: Hyperparameters, model_type: str,
         lr = float(published_lr)
         log.info("%d low-PCC cells; published re-tuned learning rate %.3g", low.sum(), lr)
     else:
-        lr = tune_learning_rate(study_path, study_name, xl, yl, hp, model_type, n_trials=lr_trials, seed=seed, settings=tune_settings,
-                                include_current=include_current, flags=flags, device=device)
+        lr = tune_learning_rate(study_path, study_name, xl, yl, hp, model_type, n_trials=lr_trials, seed=seed,
+                                settings=tune_settings, include_current=include_current, flags=flags,
+                                device=device)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
                     include_current=include_current, flags=flags, learning_rate=lr, device=device)
