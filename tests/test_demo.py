@@ -2,11 +2,10 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 import xarray as xr
 
 from twsrecon.demo import DemoSpec, generate, layout
-from twsrecon.io.era5 import open_era5, read_era5
+from twsrecon.io.era5 import read_era5
 from twsrecon.io.grace import parse_months_missing, read_mascon
 from twsrecon.io.koppen import read_beck_geotiff
 from twsrecon.io.sif import read_sif

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.gapfill import GAP, in_periods, linear_trend, prepare_gapfill, trend_plus_season, trend_values
+from twsrecon.baselines import linear_trend, trend_plus_season, trend_values
+from twsrecon.gapfill import GAP, in_periods, prepare_gapfill
 from twsrecon.io import read_csv
 
-from conftest import TINY_DEMO, run_snakemake
 
 
 def test_detrend_retrend_round_trip():

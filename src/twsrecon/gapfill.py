@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .baselines import decimal_years, linear_trend, trend_plus_season, trend_values
 from .metrics import nrmse, nse, pearson_r
 
 GAP = ("2017-07-01", "2018-05-01")  # between GRACE and GRACE-FO
@@ -23,33 +23,11 @@ EVALUATION = {"train": [("2002-04-01", "2014-03-01")],
               "test": [("2014-04-01", "2017-06-01"), ("2018-06-01", "2100-12-01")]}
 
 
-def decimal_years(time: pd.DatetimeIndex) -> np.ndarray:
-    return time.year.to_numpy() + (time.month.to_numpy() - 0.5) / 12.0
-
-
 def in_periods(time: pd.DatetimeIndex, periods) -> np.ndarray:
     out = np.zeros(len(time), bool)
     for start, end in periods:
         out |= (time >= pd.Timestamp(start)) & (time <= pd.Timestamp(end))
     return out
-
-
-def linear_trend(values: np.ndarray, years: np.ndarray, use: np.ndarray):
-    """Least-squares slope and intercept per cell over the months where `use` (T, H, W) and data are true."""
-    ok = use & np.isfinite(values)
-    n = ok.sum(0)
-    t = np.broadcast_to(years[:, None, None], values.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tm = np.where(ok, t, 0).sum(0) / n
-        ym = np.where(ok, values, 0).sum(0) / n
-        dt = np.where(ok, t - tm, 0)
-        slope = (dt * np.where(ok, values - ym, 0)).sum(0) / (dt**2).sum(0)
-    slope = np.where(n >= 2, slope, np.nan)
-    return slope, ym - slope * tm
-
-
-def trend_values(slope, intercept, years):
-    return slope[None] * years[:, None, None] + intercept[None]
 
 
 @dataclass
@@ -158,24 +136,6 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
     mask = land[None] & np.isfinite(observed)
     return GapfillData(time, x, y.astype(np.float32), observed, mask, land, train, test, trend, target_scaler,
                        channels)
-
-
-def trend_plus_season(observed: np.ndarray, time: pd.DatetimeIndex, fit: np.ndarray) -> np.ndarray:
-    """The GRACE "trend + seasonal cycle" baseline: linear trend and mean monthly anomaly per cell."""
-    years = decimal_years(time)
-    use = fit[:, None, None] & np.isfinite(observed)
-    slope, intercept = linear_trend(observed, years, use)
-    trend = trend_values(slope, intercept, years)
-    resid = observed - trend
-    out = trend.copy()
-    month = time.month.to_numpy()
-    for m in range(1, 13):
-        sel = month == m
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a cell without that calendar month: no cycle
-            clim = np.nanmean(np.where(use & sel[:, None, None], resid, np.nan), axis=0)
-        out[sel] += np.nan_to_num(clim)[None]
-    return out
 
 
 def _cells_last(a: np.ndarray) -> np.ndarray:

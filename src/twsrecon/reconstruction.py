@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from .baselines import climatology_baseline
 from .features import TEST, TRAIN, VAL, RobustScaler, chunked_split, first_target_index, reference, windows
 from .hyperparameters import Hyperparameters
 from .metrics import pearson_r
@@ -163,18 +164,6 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
         coords={"cell": ds["cell"].values, "lat": ("cell", ds["lat"].values), "lon": ("cell", ds["lon"].values),
                 "time": ds["time"].values, "feature": feats},
     )
-    return out
-
-
-def climatology_baseline(observed: np.ndarray, flags: np.ndarray, time: pd.DatetimeIndex) -> np.ndarray:
-    """Each cell's mean TWSA per calendar month over its training months."""
-    month = time.month.to_numpy() - 1
-    out = np.full(observed.shape, np.nan)
-    for m in range(12):
-        sel = (month == m)[None, :] & (flags == TRAIN)
-        with np.errstate(invalid="ignore"):
-            clim = np.nansum(np.where(sel, observed, 0.0), 1) / sel.sum(1)
-        out[:, month == m] = clim[:, None]
     return out
 
 
