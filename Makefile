@@ -25,6 +25,9 @@ dryrun: setup
 test: setup
 	$(BIN)/python -m pytest
 
+report: setup
+	$(BIN)/snakemake --report results/report.html
+
 lint: setup
 	$(BIN)/snakemake --lint
 

@@ -24,12 +24,16 @@ if not workflow.overwrite_configfiles:
 
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/gapfill.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -39,4 +43,5 @@ rule all:
         expand("results/reconstruction/{model}.nc", model=MODELS),
         expand("results/reconstruction/{model}_skill.csv", model=MODELS),
         gapfill_targets(),
+        evaluation_targets(),
     default_target: True

@@ -46,3 +46,18 @@ def test_score_on_xarray_per_cell():
     s = score(sim, obs)
     assert s["nse"].values[1] == pytest.approx(1.0) and s["rmse"].values[1] == 0
     assert s["nse"].values[0] == pytest.approx(0.7)
+
+
+def test_score_gives_nan_for_constant_and_all_nan_cells_not_a_crash():
+    t = np.arange(6)
+    obs = xr.DataArray(np.stack([np.arange(6.0), np.full(6, 3.0), np.full(6, np.nan)]), dims=("cell", "time"),
+                       coords={"time": t})
+    sim = xr.DataArray(np.stack([np.arange(6.0) + 1, np.arange(6.0), np.arange(6.0)]), dims=("cell", "time"),
+                       coords={"time": t})
+    s = score(sim, obs)
+    assert s["rmse"].values[0] == pytest.approx(1.0) and s["r"].values[0] == pytest.approx(1.0)
+    for m in ("r", "nse", "nrmse"):
+        assert np.isnan(s[m].values[1])  # constant observations: undefined, not 0
+    assert s["rmse"].values[1] == pytest.approx(np.sqrt(np.mean((np.arange(6.0) - 3) ** 2)))
+    for m in ("r", "nse", "kge", "rmse", "nrmse"):
+        assert np.isnan(s[m].values[2])

@@ -74,4 +74,9 @@ def check(config: dict) -> dict:
         raise ConfigError("invalid configuration:\n  config key 'grid': lat_min/lon_min must be below lat_max/lon_max")
     if config["period"]["start"] > config["period"]["end"]:
         raise ConfigError("invalid configuration:\n  config key 'period.start': after period.end")
+    own = {*config["models"]["types"], "climatology", "trend_season",
+           *(f"BCNN_{s}" for s in config["gapfill"]["predictor_sets"])}
+    if clash := sorted(own & set(config["evaluation"]["external"])):
+        raise ConfigError(f"invalid configuration:\n  config key 'evaluation.external': {', '.join(clash)} "
+                          "is the name of one of the workflow's own products; choose another")
     return config

@@ -154,12 +154,22 @@ class Regridder:
     min_coverage: float
 
     @classmethod
-    def build(cls, src_lat, src_lon, grid: Grid, *, path=None, variable=None, min_coverage=0.5):
+    def build(cls, src_lat, src_lon, grid: Grid, *, path=None, variable=None, min_coverage=0.5,
+              require_cover=True):
+        """With `require_cover` (inputs), the source must cover the domain; without (products to compare
+        with), it must overlap it, and cells outside it are NaN."""
         lat_e = edges_from_centres(src_lat, path, "latitude")
         lon_e = edges_from_centres(src_lon, path, "longitude")
         tol = 1e-6
         lon_global = lon_e[-1] - lon_e[0] >= 360.0 - tol
-        if lat_e[0] > grid.lat_min + tol or lat_e[-1] < grid.lat_max - tol or (not lon_global and (
+        if not require_cover:
+            outside = lat_e[0] >= grid.lat_max or lat_e[-1] <= grid.lat_min or (not lon_global and (
+                lon_e[0] >= grid.lon_max or lon_e[-1] <= grid.lon_min))
+            if outside:
+                raise InputError(path, f"grid lat {lat_e[0]:g}..{lat_e[-1]:g}, lon {lon_e[0]:g}..{lon_e[-1]:g} does "
+                                       f"not overlap the analysis domain lat {grid.lat_min:g}..{grid.lat_max:g}, "
+                                       f"lon {grid.lon_min:g}..{grid.lon_max:g}", variable)
+        elif lat_e[0] > grid.lat_min + tol or lat_e[-1] < grid.lat_max - tol or (not lon_global and (
                 lon_e[0] > grid.lon_min + tol or lon_e[-1] < grid.lon_max - tol)):
             raise InputError(
                 path,
@@ -191,11 +201,11 @@ class Regridder:
         return out.rename(lat_t="lat", lon_t="lon").assign_coords(grid.latlon())
 
 
-def regrid(da: xr.DataArray, grid: Grid, *, path=None, min_coverage=0.5) -> xr.DataArray:
+def regrid(da: xr.DataArray, grid: Grid, *, path=None, min_coverage=0.5, require_cover=True) -> xr.DataArray:
     """Conservative regridding of a (…, lat, lon) field with lat/lon in any order and convention."""
     da = normalise_lon(da).sortby("lat")
     rg = Regridder.build(da["lat"].values, da["lon"].values, grid, path=path, variable=da.name,
-                         min_coverage=min_coverage)
+                         min_coverage=min_coverage, require_cover=require_cover)
     return rg(da, grid)
 
 

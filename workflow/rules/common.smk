@@ -1,6 +1,7 @@
 # Config validation, paths and input functions shared by every rule file.
 
 from twsrecon.config import validate
+from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
 from twsrecon.regions import REGIONS as ALL_REGIONS
 
 
@@ -61,6 +62,7 @@ def input_mb(wildcards, input):
 
 
 MODELS = list(config["models"]["types"])
+PREDICTOR_SETS = list(config["gapfill"]["predictor_sets"])
 CHUNKS = list(range(config["models"]["chunks"]))
 
 
@@ -102,3 +104,60 @@ def gapfill_targets():
     fits = expand("results/gapfill/{experiment}/{predictors}/summary.csv", experiment=g["experiments"],
                   predictors=list(g["predictor_sets"]))
     return fits + (["results/gapfill/bcnn.nc"] if "production" in g["experiments"] else [])
+
+
+# --- evaluation ---
+
+EVAL = config["evaluation"]
+EXTERNAL = list(EVAL["external"])
+GAPFILL = config["gapfill"]
+# A BCNN product needs held-out GRACE months (evaluation fit) or a truth (demo) to be scored on.
+BCNN_PRODUCTS = [f"BCNN_{s}" for s in PREDICTOR_SETS] if GAPFILL["enabled"] and (
+    "evaluation" in GAPFILL["experiments"] or DEMO) else []
+HAS_GAP_PRODUCT = GAPFILL["enabled"] and "production" in GAPFILL["experiments"]
+PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
+REFERENCE_MODEL = MODELS[0]  # baselines and external products are scored on its train/validation/test months
+FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
+TIMESERIES_REGIONS = [r for r in EVAL["timeseries_regions"] if r in REGIONS]
+
+
+def product_inputs(wildcards):
+    """What one product is made of; GRACE (the cube) and, on the demo, the truth come with every product."""
+    p = wildcards.product
+    if p in MODELS:
+        out = {"reconstruction": f"results/reconstruction/{p}.nc"}
+        if HAS_GAP_PRODUCT:
+            out["gap_product"] = "results/gapfill/bcnn.nc"
+        return out
+    if p in BCNN_PRODUCTS:
+        s = p.removeprefix("BCNN_")
+        return {e: f"results/gapfill/{e}/{s}/bcnn.nc" for e in GAPFILL["experiments"]}
+    out = {"reference": f"results/reconstruction/{REFERENCE_MODEL}.nc"}
+    if p in EXTERNAL:
+        out["external"] = f"results/evaluation/external/{p}.nc"
+    return out
+
+
+def product_kind(product):
+    if product in MODELS:
+        return "reconstruction"
+    if product in BCNN_PRODUCTS:
+        return "bcnn"
+    return "baseline" if product in BASELINES else "external"
+
+
+def evaluation_targets():
+    if not EVAL["enabled"]:
+        return []
+    out = [
+        "results/evaluation/by_region.csv",
+        *(["results/evaluation/skill_table.csv"] if DEMO else []),
+        *expand("results/evaluation/figures/maps_{metric}_{period}.png", metric=["r", "nse"], period=FIGURE_PERIODS),
+        *expand("results/evaluation/figures/boxplot_{grouping}_{period}.png", grouping=["region", "aridity"],
+                period=FIGURE_PERIODS),
+        *expand("results/evaluation/figures/timeseries_{region}.png", region=TIMESERIES_REGIONS),
+        *expand("results/evaluation/external/{external}_vs_products.csv", external=EXTERNAL),
+    ]
+    if HAS_GAP_PRODUCT:
+        out += ["results/evaluation/figures/gap_mean_std.png", "results/evaluation/figures/gap_trend.png"]
+    return out

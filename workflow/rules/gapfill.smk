@@ -1,7 +1,5 @@
 # BCNN gap filling of the GRACE/GRACE-FO record (Mo et al. 2022).
 
-PREDICTOR_SETS = list(config["gapfill"]["predictor_sets"])
-
 
 wildcard_constraints:
     experiment="evaluation|production",

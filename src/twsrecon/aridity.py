@@ -1,0 +1,113 @@
+"""Aridity index P/PET and the aridity classes of Mo et al. (2022), from the cube or a user's map.
+
+PET comes from the Oudin et al. (2005) formula as implemented by `pyet` (a maintained PET library):
+it needs only monthly mean temperature and latitude (extraterrestrial radiation at mid-month), the two
+things every cube has, and was chosen for catchment water balances. The cube's `rad` is net shortwave,
+not the global radiation Turc/Makkink expect, and Penman–Monteith needs wind, which the cube lacks.
+A user who wants the CGIAR Global-AI (Penman–Monteith) classes gives its map instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import InputError
+
+# Upper bounds of the classes (UNEP): HA < 0.05 <= A < 0.2 <= SA < 0.5 <= SH < 0.65 <= H
+CLASS_BOUNDS = (0.05, 0.2, 0.5, 0.65)
+CLASSES = ("HA", "A", "SA", "SH", "H")
+CLASS_LONG = {"HA": "hyper-arid", "A": "arid", "SA": "semi-arid", "SH": "dry sub-humid", "H": "humid"}
+
+
+def oudin_pet(tmp_k: xr.DataArray) -> xr.DataArray:
+    """Monthly PET totals (mm per month) from monthly mean 2 m temperature (K) on a lat/lon grid."""
+    import pyet
+
+    start = pd.DatetimeIndex(tmp_k["time"].values)
+    mid = start + pd.Timedelta(days=14)  # radiation of the month's middle, not its first day
+    t = (tmp_k - 273.15).assign_coords(time=mid)
+    rate = pyet.oudin(t, np.deg2rad(tmp_k["lat"]))  # mm/day
+    return rate.assign_coords(time=start) * xr.DataArray(start.days_in_month.to_numpy(), dims="time",
+                                                         coords={"time": start})
+
+
+def aridity_index(pcp_m: xr.DataArray, tmp_k: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """Mean annual P, PET (mm/yr) and P/PET over the months where both are known.
+
+    Oudin PET vanishes where the air stays below -5 degC: P/PET is then +inf (humid), not unknown.
+    """
+    pet = oudin_pet(tmp_k)
+    p = pcp_m * 1000.0
+    ok = p.notnull() & pet.notnull()
+    n_years = ok.sum("time") / 12.0
+    p_yr = p.where(ok).sum("time") / n_years
+    pet_yr = pet.where(ok).sum("time") / n_years
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ai = xr.where(pet_yr > 0, p_yr / pet_yr, np.where(p_yr > 0, np.inf, np.nan)).where(n_years >= 1)
+    return p_yr.where(n_years >= 1), pet_yr.where(n_years >= 1), ai
+
+
+def classify(ai) -> np.ndarray:
+    """Class index 0..4 (HA, A, SA, SH, H) per cell; -1 where the index is unknown."""
+    ai = np.asarray(ai, float)
+    return np.where(np.isnan(ai), -1, np.digitize(ai, CLASS_BOUNDS)).astype(np.int8)  # +inf: humid
+
+
+def read_aridity_map(path, variable: str | None, scale: float, grid) -> xr.DataArray:
+    """A user's aridity-index map (netCDF or GeoTIFF, e.g. Global-AI v3 with scale 1e-4) on the grid."""
+    from pathlib import Path
+
+    from .grid import regrid
+    from .io.netcdf import open_input
+
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import rioxarray
+
+        if not path.exists():
+            raise InputError(path, "file does not exist")
+        da = rioxarray.open_rasterio(path, masked=True).squeeze("band", drop=True)
+        da = da.rename(y="lat", x="lon").drop_vars("spatial_ref", errors="ignore")
+    else:
+        ds = open_input(path)
+        if variable is None:
+            names = [n for n, v in ds.data_vars.items() if v.ndim == 2]
+            if len(names) != 1:
+                raise InputError(path, f"cannot tell the aridity variable among {names}; set evaluation.aridity.variable")
+            variable = names[0]
+        if variable not in ds:
+            raise InputError(path, "variable not in file", variable)
+        da = ds[variable]
+        da = da.rename({d: n for d, n in zip(da.dims, ("lat", "lon")) if d != n and d in ("y", "latitude", "x", "longitude")})
+    if set(da.dims) != {"lat", "lon"}:
+        raise InputError(path, f"expected a 2-D lat/lon map, found dims {da.dims}", variable)
+    ai = regrid(da.astype(np.float64) * scale, grid, path=path)
+    if not np.isfinite(ai.values).any():
+        raise InputError(path, "no valid aridity values on the analysis domain", variable)
+    return ai
+
+
+def aridity_dataset(coords: xr.Dataset, ai: xr.DataArray, p_yr=None, pet_yr=None, method: str = "") -> xr.Dataset:
+    ds = coords.copy()
+    common = {"grid_mapping": "crs"}
+    ai = np.asarray(ai, np.float64)
+    ds["aridity_index"] = (("lat", "lon"), np.where(np.isinf(ai), np.nan, ai).astype(np.float32), {
+        **common, "units": "1", "long_name": "aridity index: mean annual precipitation / potential evapotranspiration",
+        "comment": method + "; missing where PET is 0 (class humid)"})
+    ds["aridity_class"] = (("lat", "lon"), classify(ai), {
+        **common, "long_name": "aridity class (Mo et al. 2022; UNEP bounds 0.05, 0.2, 0.5, 0.65)",
+        "flag_values": np.arange(-1, len(CLASSES), dtype=np.int8),
+        "flag_meanings": "unknown " + " ".join(CLASS_LONG[c].replace(" ", "_").replace("-", "_") for c in CLASSES)})
+    for name, value, long in (("pcp_annual", p_yr, "mean annual precipitation"),
+                              ("pet_annual", pet_yr, "mean annual potential evapotranspiration (Oudin et al. 2005)")):
+        if value is not None:
+            ds[name] = (("lat", "lon"), np.asarray(value, np.float32), {**common, "units": "mm a-1", "long_name": long})
+    return ds
+
+
+def class_names(codes) -> np.ndarray:
+    """Class labels for codes from `classify` ('' where unknown)."""
+    labels = np.array(("",) + CLASSES, dtype=object)
+    return labels[np.asarray(codes, int) + 1]

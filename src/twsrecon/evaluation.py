@@ -1,0 +1,287 @@
+"""Scoring every product per cell and period, and the tables a hydrologist reads before trusting them.
+
+A product is a monthly TWSA field on the analysis grid. Each is scored against GRACE on its own held-out
+design (the reconstructions' stored train/validation/test flags; the BCNN evaluation fit's training and
+test periods; baselines and external products on the reference reconstruction's flags), and, where a
+true TWSA exists (the demo world), against the truth before GRACE (1984-2001) and in the mission gap.
+Scores are NaN where a product has no values for a period; medians skip NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
+from .aridity import CLASSES, class_names
+from .errors import InputError
+from .features import TEST, TRAIN, VAL
+from .gapfill import EVALUATION, GAP, in_periods
+from .metrics import score
+from .regions import REGIONS
+
+METRICS = ("r", "nse", "kge", "rmse", "nrmse")
+GRACE_PERIODS = {"train": TRAIN, "validation": VAL, "test": TEST}
+TRUTH_PERIODS = {"pre_grace": ("1984-01-01", "2001-12-01"), "gap": GAP}
+AGREEMENT_PERIOD = "gap_vs_bcnn"
+PERIOD_LONG = {
+    "train": "training months, against GRACE",
+    "validation": "validation months, against GRACE",
+    "test": "held-out test months, against GRACE",
+    "pre_grace": "1984-2001, against the true TWSA (demo world)",
+    "gap": "GRACE/GRACE-FO gap 2017-07...2018-05, against the true TWSA (demo world)",
+    AGREEMENT_PERIOD: "gap months, against the BCNN gap fill (agreement, not skill)",
+}
+BASELINES = ("climatology", "trend_season")
+LENGTH_TO_CM = {"cm": 1.0, "mm": 0.1, "m": 100.0}
+
+
+def month_index(times) -> pd.DatetimeIndex:
+    """Monthly stamps (first of the month) for any timestamps inside the months."""
+    return pd.DatetimeIndex(times).to_period("M").to_timestamp()
+
+
+def on_time(da: xr.DataArray, time: pd.DatetimeIndex, fill=np.nan) -> xr.DataArray:
+    return da.assign_coords(time=month_index(da["time"].values)).reindex(time=time, fill_value=fill)
+
+
+def split_on(split: xr.DataArray, time: pd.DatetimeIndex) -> xr.DataArray:
+    """A reconstruction's split flags (on its `grace_time` axis) on the evaluation's time axis, 0 elsewhere."""
+    return on_time(split.rename(grace_time="time"), time, fill=0).astype(np.int8)
+
+
+def bcnn_split(time: pd.DatetimeIndex, grace: xr.DataArray) -> xr.DataArray:
+    """The BCNN evaluation fit's design as split flags: training and test periods of observed months."""
+    flags = np.zeros(len(time), np.int8)
+    flags[in_periods(time, EVALUATION["train"])] = TRAIN
+    flags[in_periods(time, EVALUATION["test"]) & (flags == 0)] = TEST
+    f = xr.DataArray(flags, dims="time", coords={"time": time})
+    return f.where(grace.notnull(), 0).astype(np.int8)
+
+
+def baselines(grace: xr.DataArray, split: xr.DataArray) -> dict[str, xr.DataArray]:
+    """Monthly climatology and GRACE trend + seasonal cycle, fit per cell on its training months."""
+    time = pd.DatetimeIndex(grace["time"].values)
+    obs = grace.transpose("time", "lat", "lon").values.astype(np.float64)
+    train = split.transpose("time", "lat", "lon").values == TRAIN
+    t, h, w = obs.shape
+    clim = climatology_baseline(obs.reshape(t, -1).T, np.where(train, TRAIN, 0).reshape(t, -1).T, time)
+    trend = trend_plus_season(np.where(train, obs, np.nan), time, np.ones(t, bool))
+    land = np.isfinite(obs).any(0)[None]
+    out = {}
+    for name, values in (("climatology", clim.T.reshape(t, h, w)), ("trend_season", trend)):
+        out[name] = grace.copy(data=np.where(land, values, np.nan).astype(np.float32))
+    return out
+
+
+def score_periods(sims: dict[str, xr.DataArray], refs: dict[str, xr.DataArray],
+                  masks: dict[str, xr.DataArray]) -> xr.Dataset:
+    """Per-cell metrics of each period: `sims[p]` against `refs[p]` on the months where `masks[p]`."""
+    parts = []
+    for period, mask in masks.items():
+        sim, ref = sims.get(period), refs.get(period)
+        if sim is None or ref is None:
+            continue
+        sim, ref, mask = xr.align(sim, ref, mask, join="inner")
+        s = score(sim.where(mask), ref.where(mask), metrics=METRICS)
+        parts.append(s.expand_dims(period=[period]))
+    if not parts:
+        raise ValueError("no period to score")
+    return xr.concat(parts, dim="period")
+
+
+def truth_masks(time: pd.DatetimeIndex) -> dict[str, xr.DataArray]:
+    return {p: xr.DataArray(in_periods(time, [span]), dims="time", coords={"time": time})
+            for p, span in TRUTH_PERIODS.items()}
+
+
+def score_dataset(scores: xr.Dataset, coords: xr.Dataset, product: str, description: str) -> xr.Dataset:
+    ds = coords.copy()
+    ds = ds.assign_coords(period=("period", scores["period"].values, {"long_name": "months and reference scored"}))
+    long = {"r": "Pearson correlation (PCC)", "nse": "Nash-Sutcliffe efficiency", "kge": "Kling-Gupta efficiency",
+            "rmse": "root mean square error", "nrmse": "RMSE normalised by the reference's range"}
+    for m in METRICS:
+        ds[m] = (("period", "lat", "lon"), scores[m].transpose("period", "lat", "lon").values.astype(np.float32),
+                 {"long_name": f"{long[m]} of {product}", "units": "cm" if m == "rmse" else "1",
+                  "grid_mapping": "crs"})
+    ds["period_description"] = ("period", [PERIOD_LONG[p] for p in ds["period"].values])
+    ds.attrs.update(title=f"Per-cell skill of {product}", product=product, product_description=description)
+    return ds
+
+
+# --- external products ----------------------------------------------------------------------------------
+
+
+def read_external(path, variable: str | None, grid, *, time_units: str | None = None,
+                  units: str | None = None) -> xr.DataArray:
+    """Any TWSA netCDF on a regular lat/lon grid, any CF time encoding, as monthly cm on the analysis grid."""
+    from .grid import regrid
+    from .io.netcdf import open_input
+
+    ds = open_input(path, decode_times=False)
+    if variable is None:
+        names = [n for n, v in ds.data_vars.items() if v.ndim == 3]
+        if len(names) != 1:
+            raise InputError(path, f"cannot tell the TWSA variable among {names}; name it in the config")
+        variable = names[0]
+    if variable not in ds:
+        raise InputError(path, "variable not in file", variable)
+    da = ds[variable]
+    rename = {d: t for d in da.dims for t, names in (("lat", ("latitude", "y")), ("lon", ("longitude", "x")))
+              if d in names}
+    da = da.rename(rename)
+    tdim = next((d for d in da.dims if d not in ("lat", "lon")), None)
+    if set(da.dims) - {"lat", "lon"} != {tdim} or da.ndim != 3:
+        raise InputError(path, f"expected dims (time, lat, lon), found {da.dims}", variable)
+    t = ds[tdim]
+    t_units = time_units or t.attrs.get("units")
+    if not t_units or "since" not in t_units:
+        raise InputError(path, f"time coordinate '{tdim}' has no CF units ('<unit> since <date>'); "
+                               "give evaluation.external.<name>.time_units", variable)
+    try:
+        times = xr.coding.times.decode_cf_datetime(t.values, t_units, t.attrs.get("calendar", "standard"))
+    except Exception as err:
+        raise InputError(path, f"cannot decode time '{t_units}': {err}", variable) from err
+    unit = (units or da.attrs.get("units", "")).strip()
+    if unit not in LENGTH_TO_CM:
+        raise InputError(path, f"units '{unit}' are not a water thickness (cm, mm or m); "
+                               "give evaluation.external.<name>.units if the file lacks them", variable)
+    da = da.rename({tdim: "time"}).assign_coords(time=month_index(pd.DatetimeIndex(times)))
+    da = (da.astype(np.float64) * LENGTH_TO_CM[unit]).groupby("time").mean()  # two stamps in one month: mean
+    out = regrid(da, grid, path=path, require_cover=False)
+    out.name = "twsa"
+    return out
+
+
+# --- aggregation ------------------------------------------------------------------------------------------
+
+
+def read_scores(paths) -> dict[str, xr.Dataset]:
+    out = {}
+    for path in paths:
+        with xr.open_dataset(path) as ds:
+            out[ds.attrs["product"]] = ds.load()
+    return out
+
+
+def region_labels(koppen_path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The GR*Ai*CE region name of every analysis cell ('' outside the 28 regions), and their order."""
+    with xr.open_dataset(koppen_path) as ds:
+        cls = ds["kg_class"].values.astype(int)
+    name_of = {c: n for n, c in REGIONS.items()}
+    names = np.array([""] + [name_of.get(c, "") for c in range(1, 31)], dtype=object)
+    return names[np.clip(cls, 0, 30)], tuple(REGIONS)
+
+
+def aridity_labels(aridity_path) -> tuple[np.ndarray, tuple[str, ...]]:
+    with xr.open_dataset(aridity_path) as ds:
+        codes = ds["aridity_class"].values
+    return class_names(codes), CLASSES
+
+
+def medians(scores: dict[str, xr.Dataset], labels: np.ndarray, order, group: str) -> pd.DataFrame:
+    """Median of each metric per group, product and period (Mo et al. 2022, Table 1), plus 'all'."""
+    rows = []
+    flat = labels.ravel()
+    for product, ds in scores.items():
+        for period in ds["period"].values:
+            values = {m: ds[m].sel(period=period).values.ravel() for m in METRICS}
+            scored = np.isfinite(values["r"])
+            for name in (*order, "all"):
+                sel = scored & ((flat == name) if name != "all" else (flat != ""))
+                if not sel.any():
+                    continue
+                row = {group: name, "product": product, "period": str(period), "cells": int(sel.sum())}
+                row.update({m: float(np.nanmedian(values[m][sel])) for m in METRICS})
+                rows.append(row)
+    cols = [group, "product", "period", "cells", *METRICS]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def comparison_pairs(products) -> list[tuple[str, str, str]]:
+    """(what, A, B) pairs: SIF vs noSIF, LSTM vs BiLSTM, each model vs the baselines and the BCNN."""
+    p = list(products)
+    pairs = []
+    for a in ("LSTM", "BiLSTM"):
+        if a in p and f"{a}noSIF" in p:
+            pairs.append(("SIF vs noSIF", a, f"{a}noSIF"))
+    for suffix in ("", "noSIF"):
+        if f"LSTM{suffix}" in p and f"BiLSTM{suffix}" in p:
+            pairs.append(("LSTM vs BiLSTM", f"LSTM{suffix}", f"BiLSTM{suffix}"))
+    models = [m for m in p if m in ("LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF")]
+    bcnns = [b for b in p if b.startswith("BCNN_")]
+    for m in models + bcnns:
+        for b in BASELINES:
+            if b in p:
+                pairs.append(("model vs baseline", m, b))
+    for m in models:
+        for b in bcnns:
+            pairs.append(("reconstruction vs BCNN", m, b))
+    return pairs
+
+
+def compare(scores: dict[str, xr.Dataset], pairs) -> pd.DataFrame:
+    """Per pair, period and metric: medians, median of the per-cell difference, share of cells A wins."""
+    rows = []
+    for what, a, b in pairs:
+        sa, sb = scores[a], scores[b]
+        for period in sorted(set(sa["period"].values) & set(sb["period"].values)):
+            for m in METRICS:
+                va = sa[m].sel(period=period).values.ravel()
+                vb = sb[m].sel(period=period).values.ravel()
+                ok = np.isfinite(va) & np.isfinite(vb)
+                if not ok.any():
+                    continue
+                better = va[ok] < vb[ok] if m in ("rmse", "nrmse") else va[ok] > vb[ok]
+                rows.append({"comparison": what, "a": a, "b": b, "period": str(period), "metric": m,
+                             "cells": int(ok.sum()), "median_a": float(np.median(va[ok])),
+                             "median_b": float(np.median(vb[ok])),
+                             "median_difference": float(np.median(va[ok] - vb[ok])),
+                             "share_a_better": float(better.mean())})
+    return pd.DataFrame(rows, columns=["comparison", "a", "b", "period", "metric", "cells", "median_a", "median_b",
+                                       "median_difference", "share_a_better"])
+
+
+def external_agreement(external: xr.DataArray, products: dict[str, xr.DataArray], labels: np.ndarray,
+                       order) -> pd.DataFrame:
+    """An external product scored against each of ours, per region, over the months both cover."""
+    rows = []
+    for name, ours in products.items():
+        s = score(external, ours, metrics=METRICS)  # aligned on the months both have
+        both = (external.notnull() & ours.notnull())
+        months = int(both.any(("lat", "lon")).sum()) if both.size else 0
+        ds = s.expand_dims(period=["overlap"])
+        table = medians({name: ds}, labels, order, "region")
+        table["months"] = months
+        rows.append(table.rename(columns={"product": "reference"}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+# --- the trend effect of the gap ----------------------------------------------------------------------------
+
+
+def gap_trends(grace: xr.DataArray, filled: xr.DataArray) -> xr.Dataset:
+    """Linear trend per cell over the GRACE era with the gap left open (observed months only) and filled."""
+    time = pd.DatetimeIndex(filled["time"].values)
+    grace = on_time(grace, time)
+    years = decimal_years(time)
+    everything = np.ones((len(time),) + filled.shape[1:], bool)
+    open_, _ = linear_trend(grace.values.astype(np.float64), years, everything)
+    full, _ = linear_trend(filled.values.astype(np.float64), years, everything)
+    ds = xr.Dataset()
+    attrs = {"units": "cm a-1", "grid_mapping": "crs"}
+    ds["trend_open"] = (("lat", "lon"), open_.astype(np.float32),
+                        {**attrs, "long_name": "linear TWSA trend, GRACE months only (gap left open)"})
+    ds["trend_filled"] = (("lat", "lon"), full.astype(np.float32),
+                          {**attrs, "long_name": "linear TWSA trend of the gap-filled record"})
+    ds["trend_difference"] = (("lat", "lon"), (full - open_).astype(np.float32),
+                              {**attrs, "long_name": "trend filled minus trend with the gap open"})
+    ds.attrs.update(period=f"{time[0]:%Y-%m}...{time[-1]:%Y-%m}")
+    return ds
+
+
+def regional_mean(da: xr.DataArray, cells: np.ndarray) -> xr.DataArray:
+    """Area-weighted (cos lat) mean over the cells where `cells` is true."""
+    w = np.cos(np.deg2rad(da["lat"])) * xr.DataArray(cells, dims=("lat", "lon"), coords={"lat": da.lat, "lon": da.lon})
+    return da.weighted(w.fillna(0)).mean(("lat", "lon"))

@@ -1,0 +1,269 @@
+"""Evaluation: aridity, baselines, per-period scores, aggregation, external products, the gap trend, the report."""
+
+import base64
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from conftest import TINY_DEMO, run_snakemake
+
+from twsrecon import aridity, evaluation as ev
+from twsrecon.errors import InputError
+from twsrecon.features import TEST, TRAIN, VAL
+from twsrecon.grid import Grid
+from twsrecon.io import read_csv
+
+MONTHS = pd.date_range("2000-01-01", periods=48, freq="MS")
+
+
+def field(values, time=MONTHS, lat=(10.5, 11.5), lon=(20.5,)):
+    return xr.DataArray(np.asarray(values, float).reshape(len(time), len(lat), len(lon)), dims=("time", "lat", "lon"),
+                        coords={"time": time, "lat": list(lat), "lon": list(lon)})
+
+
+def test_aridity_classes_follow_the_bounds():
+    ai = [0.0, 0.049, 0.05, 0.19, 0.2, 0.49, 0.5, 0.64, 0.65, 3.0, np.nan]
+    assert list(aridity.class_names(aridity.classify(ai))) == ["HA", "HA", "A", "A", "SA", "SA", "SH", "SH", "H", "H", ""]
+
+
+def test_oudin_pet_and_aridity_index():
+    time = pd.date_range("2001-01-01", periods=24, freq="MS")
+    warm = 288.15 + 10 * np.sin(2 * np.pi * (time.month.to_numpy() - 4) / 12)
+    tmp = field(np.repeat(warm, 2), time=time, lat=(10.5, 60.5))
+    pet = aridity.oudin_pet(tmp)
+    assert (pet >= 0).all() and pet.sel(lat=10.5).mean() > pet.sel(lat=60.5).mean()  # more radiation nearer the equator
+    july, january = pet.sel(lat=60.5, time="2001-07-01").item(), pet.sel(lat=60.5, time="2001-01-01").item()
+    assert july > 3 * max(january, 1e-9)  # summer demand dominates at 60 N
+    pcp = tmp * 0 + 0.05  # 50 mm per month
+    p_yr, pet_yr, ai = aridity.aridity_index(pcp, tmp)
+    np.testing.assert_allclose(p_yr.values, 600.0)
+    np.testing.assert_allclose(ai.values, (600.0 / pet_yr).values)
+    frozen = tmp * 0 + 250.0  # always below -5 degC: no Oudin PET, so P/PET is infinite and the cell humid
+    _, pet0, ai0 = aridity.aridity_index(pcp, frozen)
+    assert (pet0 == 0).all() and np.isinf(ai0).all()
+    assert set(aridity.class_names(aridity.classify(ai0.values.ravel()))) == {"H"}
+
+
+def test_baselines_never_see_test_months():
+    rng = np.random.default_rng(0)
+    obs = field(rng.normal(size=(48, 2, 1)) + np.arange(48)[:, None, None] * 0.1)
+    split = xr.zeros_like(obs, dtype=np.int8) + TRAIN
+    split[40:] = TEST
+    a = ev.baselines(obs, split)
+    changed = obs.copy()
+    changed[40:] += 100.0  # test months only
+    b = ev.baselines(changed, split)
+    for name in ev.BASELINES:
+        np.testing.assert_allclose(a[name].values, b[name].values)
+    # The climatology of a month is the mean of that calendar month over training months.
+    jan = obs.values[[0, 12, 24, 36], 0, 0].mean()
+    assert a["climatology"].values[0, 0, 0] == pytest.approx(jan)
+
+
+def test_score_periods_use_their_own_months_and_references():
+    truth = field(np.sin(np.arange(96) / 3.0))
+    sim = truth.copy()
+    sim[:24] += 5.0  # wrong in the first two years only
+    split = xr.zeros_like(truth, dtype=np.int8)
+    split[:24], split[24:] = TRAIN, TEST
+    s = ev.score_periods({"train": sim, "test": sim}, {"train": truth, "test": truth},
+                         {"train": split == TRAIN, "test": split == TEST})
+    assert s["nse"].sel(period="test").values == pytest.approx(np.ones((2, 1)))
+    assert (s["rmse"].sel(period="train").values == pytest.approx(5.0))
+    assert s["r"].sel(period="train").values == pytest.approx(np.ones((2, 1)))
+
+
+def test_medians_per_group_and_comparisons_by_hand():
+    r = np.array([[0.1, 0.5], [0.9, np.nan]])
+    nse_a = np.array([[0.0, 0.2], [0.4, np.nan]])
+    coords = {"period": ["test"], "lat": [0.5, 1.5], "lon": [0.5, 1.5]}
+
+    def ds(r, nse):
+        return xr.Dataset({m: (("period", "lat", "lon"), (r if m == "r" else nse if m == "nse" else r * 0)[None])
+                           for m in ev.METRICS}, coords=coords)
+
+    scores = {"A": ds(r, nse_a), "B": ds(r - 0.2, nse_a + 0.1)}
+    labels = np.array([["x", "x"], ["y", ""]], dtype=object)
+    table = ev.medians(scores, labels, ("x", "y"), "region")
+    a = table[table["product"] == "A"].set_index("region")
+    assert a.loc["x", "r"] == pytest.approx(0.3) and a.loc["x", "cells"] == 2
+    assert a.loc["y", "r"] == pytest.approx(0.9) and a.loc["all", "cells"] == 3
+    cmp = ev.compare(scores, [("test pair", "A", "B")]).set_index("metric")
+    assert cmp.loc["r", "median_difference"] == pytest.approx(0.2) and cmp.loc["r", "share_a_better"] == 1.0
+    assert cmp.loc["nse", "share_a_better"] == 0.0
+    assert cmp.loc["rmse", "share_a_better"] == 0.0  # equal RMSE is not better
+
+
+def test_comparison_pairs_cover_the_questions():
+    pairs = ev.comparison_pairs(["LSTM", "BiLSTM", "LSTMnoSIF", "BCNN_all", "climatology", "trend_season"])
+    assert ("SIF vs noSIF", "LSTM", "LSTMnoSIF") in pairs
+    assert ("LSTM vs BiLSTM", "LSTM", "BiLSTM") in pairs
+    assert ("model vs baseline", "BCNN_all", "trend_season") in pairs
+    assert ("reconstruction vs BCNN", "BiLSTM", "BCNN_all") in pairs
+
+
+def test_external_product_from_the_real_reference_file(shared_data):
+    path = shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
+    grid = Grid(1.0, 20, 24, 76, 80)
+    da = ev.read_external(path, None, grid)
+    assert da.sizes == {"time": 244, "lat": 4, "lon": 4}
+    assert pd.Timestamp(da["time"].values[0]) == pd.Timestamp("2002-04-01")
+    assert pd.Timestamp(da["time"].values[-1]) == pd.Timestamp("2022-07-01")
+    with xr.open_dataset(path) as raw:  # a 1 deg cell is the mean of four 0.5 deg cells (equal areas nearly)
+        block = raw["lwe_thickness"].isel(time=0).sel(lat=[20.25, 20.75], lon=[76.25, 76.75]).values
+    assert da.isel(time=0, lat=0, lon=0).item() == pytest.approx(np.nanmean(block), abs=0.01)
+    # A domain reaching past the product: cells outside are NaN, not an error.
+    part = ev.read_external(path, "lwe_thickness", Grid(1.0, 30, 40, 70, 80))  # the product ends at 35.5 N
+    assert np.isnan(part.sel(lat=39.5, lon=76.5)).all() and np.isfinite(part.sel(lat=30.5, lon=76.5)).all()
+    with pytest.raises(InputError, match="does not overlap"):
+        ev.read_external(path, "lwe_thickness", Grid(1.0, 40, 44, -10, -6))
+
+
+def test_external_product_without_time_units_is_a_clear_error(shared_data, tmp_path):
+    src = shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
+    with xr.open_dataset(src, decode_times=False) as ds:
+        ds = ds.load()
+    ds["time"].attrs.pop("units")
+    bad = tmp_path / "no_units.nc"
+    ds.to_netcdf(bad)
+    with pytest.raises(InputError) as err:
+        ev.read_external(bad, "lwe_thickness", Grid(1.0, 20, 24, 76, 80))
+    assert "no_units.nc" in str(err.value) and "time" in str(err.value)
+    ok = ev.read_external(bad, "lwe_thickness", Grid(1.0, 20, 24, 76, 80), time_units="days since 2002-04-01")
+    assert pd.Timestamp(ok["time"].values[1]) == pd.Timestamp("2002-05-01")
+    ds["lwe_thickness"].attrs["units"] = "kg m-2"
+    ds["time"].attrs["units"] = "days since 2002-04-01"
+    ds.to_netcdf(tmp_path / "kg.nc")
+    with pytest.raises(InputError, match="water thickness"):
+        ev.read_external(tmp_path / "kg.nc", "lwe_thickness", Grid(1.0, 20, 24, 76, 80))
+
+
+def test_gap_trend_open_versus_filled():
+    time = pd.date_range("2015-01-01", periods=48, freq="MS")  # the gap lies late in the record
+    years = np.arange(48) / 12.0
+    truth = field(np.repeat(2.0 * years, 2), time=time)
+    grace = truth.copy()
+    gap = (time >= "2017-07-01") & (time <= "2018-05-01")
+    grace[gap] = np.nan
+    filled = truth.copy()
+    filled[gap] += 10.0  # a gap fill biased high late in the record steepens the trend
+    t = ev.gap_trends(grace, filled)
+    assert t["trend_open"].values == pytest.approx(2.0)
+    assert (t["trend_filled"].values > 2.5).all() and (t["trend_difference"].values > 0.5).all()
+    assert t["trend_open"].attrs["units"] == "cm a-1"
+
+
+# --- the workflow: tiny demo world moved over India, so the real reference product overlaps it ----------------
+
+EVAL_DEMO = {
+    **TINY_DEMO,
+    "grid": {"resolution": 1.0, "lat_min": 20, "lat_max": 28, "lon_min": 76, "lon_max": 90},
+    "demo": {"enabled": True, "seed": 7, "lat_min": 20, "lon_min": 76, "patch_degrees": 2},
+    "regions": {"min_cells": 2, "include": ["temperate_nodrywarmsum", "arid_steppehot"]},
+    "models": {"types": ["LSTM", "LSTMnoSIF"], "chunks": 1, "fits": 1, "epochs": 3, "patience": 2},
+}
+FIGURES = [f"maps_{m}_{p}.png" for m in ("r", "nse") for p in ("test", "pre_grace", "gap")] + [
+    f"boxplot_{g}_{p}.png" for g in ("region", "aridity") for p in ("test", "pre_grace", "gap")] + [
+    "timeseries_temperate_nodrywarmsum.png", "timeseries_arid_steppehot.png", "gap_mean_std.png", "gap_trend.png"]
+TABLES = ["by_region.csv", "by_aridity.csv", "comparisons.csv", "skill_table.csv", "external/shourya_vs_products.csv"]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, shared_data):
+    work = tmp_path_factory.mktemp("evaluation")
+    ext = work / "inputs" / "reference.nc"
+    ext.parent.mkdir()
+    shutil.copy(shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc", ext)
+    cfg = {**EVAL_DEMO, "evaluation": {"external": {"shourya": {"path": str(ext)}},
+                                       "timeseries_regions": ["temperate_nodrywarmsum", "arid_steppehot"]}}
+    run_snakemake(work, config=cfg)
+    run_snakemake(work, "--report", "report.html", config=cfg)
+    return work
+
+
+@pytest.mark.integration
+def test_report_holds_every_figure_and_table(evaluated):
+    html = (evaluated / "report.html").read_text()
+    out = evaluated / "results" / "evaluation"
+    for name in FIGURES:
+        png = (out / "figures" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert base64.b64encode(png).decode() in html, name
+    for name in TABLES:
+        assert base64.b64encode((out / name).read_bytes()).decode() in html, name
+    for caption_start in ("The project's skill benchmark", "Trend effect of the gap", "Median score per aridity class"):
+        assert caption_start in html
+
+
+@pytest.mark.integration
+def test_skill_table_scores_every_product_against_the_truth(evaluated):
+    table = read_csv(evaluated / "results" / "evaluation" / "skill_table.csv")
+    assert set(table["period"]) == {"pre_grace", "gap"}
+    products = set(table["product"])
+    assert {"LSTM", "LSTMnoSIF", "climatology", "trend_season", "BCNN_all", "BCNN_noSIF", "shourya"} <= products
+    assert set(table[table["period"] == "pre_grace"]["product"]).isdisjoint({"BCNN_all", "BCNN_noSIF"})  # GRACE era only
+    assert set(table["aridity_class"]) <= {"HA", "A", "SA", "SH", "H", "all"} and "all" in set(table["aridity_class"])
+    assert table[["r", "nse", "kge", "rmse", "nrmse"]].notna().all().all()
+    head = (evaluated / "results" / "evaluation" / "skill_table.csv").read_text().splitlines()[0]
+    assert head.startswith("# workflow_config")  # provenance travels with the table
+
+
+@pytest.mark.integration
+def test_scores_are_cf_netcdf_and_reconstructions_use_their_own_split(evaluated):
+    res = evaluated / "results"
+    s = xr.open_dataset(res / "evaluation" / "scores" / "LSTM.nc")
+    assert list(s["period"].values) == ["train", "validation", "test", "pre_grace", "gap", "gap_vs_bcnn"]
+    assert s["rmse"].attrs["units"] == "cm" and s["r"].attrs["grid_mapping"] == "crs" and "code_version" in s.attrs
+    rec = xr.open_dataset(res / "reconstruction" / "LSTM.nc")
+    cube = xr.open_dataset(res / "cube" / "cube.nc")
+    cell = np.argwhere(np.isfinite(s["r"].sel(period="test").values))[0]
+    i, j = map(int, cell)
+    split = rec["split"].values[:, i, j]
+    months = rec["grace_time"].values[split == TEST]
+    sim = rec["twsa"].sel(time=months).values[:, i, j]
+    obs = cube["twsa"].sel(time=months).values[:, i, j]
+    ok = np.isfinite(obs)
+    assert s["r"].sel(period="test").values[i, j] == pytest.approx(np.corrcoef(sim[ok], obs[ok])[0, 1], abs=1e-5)
+    assert (split == VAL).any() and (split == TRAIN).any()
+    a = xr.open_dataset(res / "evaluation" / "aridity.nc")
+    assert a["aridity_class"].attrs["flag_meanings"].startswith("unknown hyper_arid")
+    forced = (cube["pcp"].notnull() & cube["tmp"].notnull()).sum("time") >= 12  # a year of forcing at least
+    np.testing.assert_array_equal(a["aridity_class"].values >= 0, forced.values)
+    frozen = a["pet_annual"].values == 0  # the demo's polar patch: Oudin PET is 0, P/PET infinite -> humid
+    assert (a["aridity_class"].values[frozen] == 4).all()
+    np.testing.assert_array_equal(np.isfinite(a["aridity_index"].values), forced.values & ~frozen)
+
+
+@pytest.mark.integration
+def test_external_product_is_scored_per_region(evaluated):
+    table = read_csv(evaluated / "results" / "evaluation" / "external" / "shourya_vs_products.csv")
+    assert {"GRACE", "LSTM", "LSTMnoSIF", "BCNN_gapfilled"} <= set(table["reference"])
+    assert (table["months"] > 100).all() and "all" in set(table["region"])
+    ext = xr.open_dataset(evaluated / "results" / "evaluation" / "external" / "shourya.nc")
+    assert ext["twsa"].attrs["units"] == "cm" and ext.sizes["time"] == 244
+
+
+def test_external_product_may_not_take_an_own_products_name():
+    from twsrecon.config import ConfigError, validate
+
+    cfg = {"demo": {"enabled": True}, "evaluation": {"external": {"trend_season": {"path": "x.nc"}}}}
+    with pytest.raises(ConfigError, match="config key 'evaluation.external': trend_season"):
+        validate(cfg)
+
+
+def test_aridity_map_from_a_geotiff(tmp_path):
+    import rioxarray  # noqa: F401  (registers .rio)
+
+    lat = np.arange(29.875, 20, -0.25)
+    lon = np.arange(70.125, 80, 0.25)
+    values = np.tile(np.linspace(100, 9000, lon.size), (lat.size, 1)).astype(np.float32)  # Global-AI x 1e4
+    da = xr.DataArray(values, dims=("y", "x"), coords={"y": lat, "x": lon}).rio.write_crs("EPSG:4326")
+    path = tmp_path / "ai.tif"
+    da.rio.to_raster(path)
+    ai = aridity.read_aridity_map(path, None, 1e-4, Grid(1.0, 21, 29, 71, 79))
+    assert ai.shape == (8, 8)
+    blocks = np.array([values[0, 4 + 4 * k:8 + 4 * k].mean() for k in range(8)]) * 1e-4  # 1 deg = 4 x 0.25 deg
+    np.testing.assert_allclose(ai.values, np.tile(blocks, (8, 1)), rtol=1e-5)
+    assert list(aridity.class_names(aridity.classify(ai.values[0]))) == ["A", "SA", "SA", "SA", "SH", "SH", "H", "H"]

@@ -1,0 +1,14 @@
+"""Boxplots of per-cell PCC and NSE per Köppen–Geiger region or aridity class, one box per product."""
+
+from twsrecon.logs import setup
+
+log = setup(snakemake.log[0])
+
+from twsrecon import evaluation as ev  # noqa: E402
+from twsrecon.plots import boxplots  # noqa: E402
+
+w = snakemake.wildcards
+labels, order = (ev.region_labels(snakemake.input.koppen) if w.grouping == "region"
+                 else ev.aridity_labels(snakemake.input.aridity))
+boxplots(ev.read_scores(snakemake.input.scores), labels, order, w.period, ev.PERIOD_LONG[w.period],
+         "region" if w.grouping == "region" else "aridity class", snakemake.output[0])

@@ -1,0 +1,36 @@
+"""Regional mean TWSA of GRACE, the reconstructions and the BCNN gap fill with its 95 % band."""
+
+from twsrecon.logs import setup
+
+log = setup(snakemake.log[0])
+
+from pathlib import Path  # noqa: E402
+
+import xarray as xr  # noqa: E402
+
+from twsrecon import evaluation as ev  # noqa: E402
+from twsrecon.gapfill import GAP  # noqa: E402
+from twsrecon.plots import timeseries  # noqa: E402
+
+region = snakemake.wildcards.region
+labels, _ = ev.region_labels(snakemake.input.koppen)
+cells = labels == region
+log.info("%s: %d cells", region, int(cells.sum()))
+
+
+def mean_of(path, name="twsa"):
+    with xr.open_dataset(path) as ds:
+        return ev.regional_mean(ds[name].load(), cells)
+
+
+series = {Path(p).stem: mean_of(p) for p in snakemake.input.reconstructions}
+band = None
+for path in snakemake.input.gap_product:  # none when the gap fill is off
+    # Regional band from the mean of the cells' standard deviations: errors taken as fully correlated
+    # in space, an upper bound on the regional uncertainty.
+    band = ("BCNN", mean_of(path, "twsa_bcnn"), mean_of(path, "twsa_bcnn_std"))
+    series["BCNN"] = band[1]
+if snakemake.input.truth:
+    series["truth (demo)"] = mean_of(snakemake.input.truth)
+grace = mean_of(snakemake.input.cube).rename("GRACE")
+timeseries(region, series, band, snakemake.output[0], reference=grace, gap=GAP)
