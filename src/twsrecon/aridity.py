@@ -60,7 +60,7 @@ def read_aridity_map(path, variable: str | None, scale: float, grid) -> xr.DataA
     from pathlib import Path
 
     from .grid import regrid
-    from .io.netcdf import open_input
+    from .io.netcdf import open_input, select_field
 
     path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -71,16 +71,7 @@ def read_aridity_map(path, variable: str | None, scale: float, grid) -> xr.DataA
         da = rioxarray.open_rasterio(path, masked=True).squeeze("band", drop=True)
         da = da.rename(y="lat", x="lon").drop_vars("spatial_ref", errors="ignore")
     else:
-        ds = open_input(path)
-        if variable is None:
-            names = [n for n, v in ds.data_vars.items() if v.ndim == 2]
-            if len(names) != 1:
-                raise InputError(path, f"cannot tell the aridity variable among {names}; set evaluation.aridity.variable")
-            variable = names[0]
-        if variable not in ds:
-            raise InputError(path, "variable not in file", variable)
-        da = ds[variable]
-        da = da.rename({d: n for d, n in zip(da.dims, ("lat", "lon")) if d != n and d in ("y", "latitude", "x", "longitude")})
+        da = select_field(open_input(path), path, variable, 2, "evaluation.aridity.variable")
     if set(da.dims) != {"lat", "lon"}:
         raise InputError(path, f"expected a 2-D lat/lon map, found dims {da.dims}", variable)
     ai = regrid(da.astype(np.float64) * scale, grid, path=path)

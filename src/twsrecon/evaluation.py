@@ -117,20 +117,11 @@ def read_external(path, variable: str | None, grid, *, time_units: str | None = 
                   units: str | None = None) -> xr.DataArray:
     """Any TWSA netCDF on a regular lat/lon grid, any CF time encoding, as monthly cm on the analysis grid."""
     from .grid import regrid
-    from .io.netcdf import open_input
+    from .io.netcdf import open_input, select_field
 
     ds = open_input(path, decode_times=False)
-    if variable is None:
-        names = [n for n, v in ds.data_vars.items() if v.ndim == 3]
-        if len(names) != 1:
-            raise InputError(path, f"cannot tell the TWSA variable among {names}; name it in the config")
-        variable = names[0]
-    if variable not in ds:
-        raise InputError(path, "variable not in file", variable)
-    da = ds[variable]
-    rename = {d: t for d in da.dims for t, names in (("lat", ("latitude", "y")), ("lon", ("longitude", "x")))
-              if d in names}
-    da = da.rename(rename)
+    da = select_field(ds, path, variable, 3, "evaluation.external.<name>.variable")
+    variable = da.name
     tdim = next((d for d in da.dims if d not in ("lat", "lon")), None)
     if set(da.dims) - {"lat", "lon"} != {tdim} or da.ndim != 3:
         raise InputError(path, f"expected dims (time, lat, lon), found {da.dims}", variable)

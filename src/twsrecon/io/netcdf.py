@@ -49,6 +49,22 @@ def open_input(path, *, time_chunk=None, decode_times=True, mask_and_scale=True)
     return ds
 
 
+LATLON_NAMES = {"lat": ("latitude", "y"), "lon": ("longitude", "x")}
+
+
+def select_field(ds: xr.Dataset, path, variable: str | None, ndim: int, config_key: str) -> xr.DataArray:
+    """A user's field by name, or the file's only `ndim`-D variable, with its dims named lat and lon."""
+    if variable is None:
+        names = [n for n, v in ds.data_vars.items() if v.ndim == ndim]
+        if len(names) != 1:
+            raise InputError(path, f"cannot tell which variable to use among {names}; set {config_key}")
+        variable = names[0]
+    if variable not in ds:
+        raise InputError(path, "variable not in file", variable)
+    da = ds[variable]
+    return da.rename({d: t for d in da.dims for t, names in LATLON_NAMES.items() if d in names})
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
