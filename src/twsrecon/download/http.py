@@ -84,7 +84,7 @@ def _content_range(header: str | None):
 
 def fetch(url: str, dest, *, session=None, expected_size: int | None = None, checksum: tuple[str, str] | None = None,
           retries: int = 5, backoff: float = 2.0, max_backoff: float = 300.0, timeout=(30, 300),
-          chunk_size: int = 1 << 20, sleep=time.sleep) -> Path:
+          chunk_size: int = 1 << 16, sleep=time.sleep) -> Path:
     """Download `url` to `dest` (see the module docstring); returns `dest`.
 
     `session`: a `requests.Session` (e.g. one that carries an Earthdata token); a plain one otherwise.
@@ -102,6 +102,10 @@ def fetch(url: str, dest, *, session=None, expected_size: int | None = None, che
         log.warning("%s exists but %s: downloading it again", dest, problem)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    # urllib3's debug lines carry whole URLs, signed query strings (e.g. S3 redirects) included.
+    quiet = logging.getLogger("urllib3")
+    level = quiet.level
+    quiet.setLevel(max(level, logging.INFO))
     own_session = session is None
     session = session or requests.Session()
     last = "no attempt made"
@@ -129,6 +133,7 @@ def fetch(url: str, dest, *, session=None, expected_size: int | None = None, che
                 log.info("downloaded %s to %s (%d bytes)", shown, dest, dest.stat().st_size)
                 return dest
     finally:
+        quiet.setLevel(level)
         if own_session:
             session.close()
     kept = f"; the partial file {part} ({part.stat().st_size} bytes) is kept and resumed next time" \
