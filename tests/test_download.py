@@ -483,3 +483,36 @@ def test_dry_run_of_real_config_lists_the_downloads_and_the_fan_out(tmp_path):
     counts = job_counts(run_snakemake(tmp_path, "-n", "--quiet", "rules", config=cfg).stdout)
     assert not [r for r in counts if r.startswith(("download", "extract"))]
     assert counts["train_chunk"] == 28 * 4 * 16
+
+
+@pytest.mark.integration
+def test_download_rules_fetch_and_extract_through_snakemake(server, tmp_path):
+    """download_sif, download_koppen and extract_koppen as Snakemake runs them, from the local server."""
+    zbuf = tmp_path / "Beck_KG_V1.zip"
+    with zipfile.ZipFile(zbuf, "w") as z:
+        for name, value in (("Beck_KG_V1_present_0p5.tif", 3), ("Beck_KG_V1_present_0p083.tif", 2)):
+            write_geotiff(tmp_path / name, value, 0.5 if name.endswith("0p5.tif") else 2.0)
+            z.write(tmp_path / name, name)
+    server.files["/beck.zip"] = zbuf.read_bytes()
+    server.files["/sif.nc"] = PAYLOAD
+    server.fail["/sif.nc"] = 1  # one 500 first: the rule's downloader retries
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "placeholder.nc").touch()
+    cfg = yaml.safe_load((REPO / "config" / "real.yaml").read_text())
+    cfg["inputs"]["grace"] = {"source": "local", "path": "placeholder.nc"}
+    cfg["inputs"]["era5"] = {"source": "local", "paths": ["placeholder.nc"]}
+    cfg["inputs"]["sif"] = {"source": "download", "url": f"{server.url}/sif.nc",
+                            "sha256": hashlib.sha256(PAYLOAD).hexdigest()}
+    cfg["inputs"]["koppen"] = {"source": "download", "url": f"{server.url}/beck.zip", "resolution": "0p5"}
+    targets = ("resources/sif/sif_monthly.nc", "resources/koppen/koppen_geiger_0p5.tif")
+    run_snakemake(work, *targets, config=cfg)
+    assert (work / targets[0]).read_bytes() == PAYLOAD
+    from twsrecon.io.koppen import read_beck_geotiff
+
+    assert set(np.unique(read_beck_geotiff(work / targets[1]).values)) == {0, 3}
+    assert "retry 1/5" in (work / "logs/download/sif.log").read_text()
+    assert "Beck_KG_V1_present_0p5.tif" in (work / "logs/download/extract_koppen.log").read_text()
+    n = len(server.requests)
+    proc = run_snakemake(work, "-n", *targets, config=cfg)
+    assert "Nothing to be done" in proc.stdout + proc.stderr and len(server.requests) == n

@@ -127,9 +127,15 @@ def retrieve(dataset: str, request: dict, outputs: dict[str, str | Path], expect
     result = client.retrieve(dataset, request)  # waits for the CDS to prepare the file; no target: no download
     size = getattr(result, "content_length", None)
     archive = Path(outputs["avgua"]).parent / f"cds_{dataset}_{'_'.join(request['year'])}.zip"
+    # A partial file from an earlier job belongs to an earlier result (a new URL, maybe other bytes):
+    # resume only within this job, never across results.
+    for stale in (archive, archive.with_name(archive.name + ".part")):
+        stale.unlink(missing_ok=True)
     fetch(result.location, archive, expected_size=size, **(fetch_options or {}))
-    unpack_cds(archive, outputs, expected=expected)
-    archive.unlink()
+    try:
+        unpack_cds(archive, outputs, expected=expected)
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def unpack_cds(archive, outputs: dict[str, str | Path], expected=()) -> dict[str, list[str]]:
