@@ -301,7 +301,9 @@ def test_cds_request_of_the_real_config():
         "time": ["00:00"],
         "data_format": "netcdf",
         "download_format": "zip",
-        "grid": [0.5, 0.5],  # global grid: no area
+        "grid": [0.5, 0.5],
+        # the analysis cell centres: the CDS interpolates to points there (a shifted grid)
+        "area": [89.75, -179.75, -89.75, 179.75],
     })
 
 
@@ -325,7 +327,11 @@ def test_cds_request_follows_dataset_area_grid_and_predictor_sets():
                          "grid": {"resolution": 0.5, "lat_min": -60, "lat_max": 84, "lon_min": -180, "lon_max": 180}})
     _, req = cds_request(cfg, 2005)
     assert req["variable"][-2:] == ["total_evaporation", "runoff"] and req["grid"] == [0.25, 0.25]
-    assert req["area"] == [84.25, -180.0, -60.25, 180.0]
+    assert req["area"] == [83.875, -179.875, -59.875, 179.875]  # 0.25 cells tiling the 0.5 cells
+    cfg = real_config(**{"inputs.era5.grid": 0.3})  # does not divide the grid: no shift, whole globe
+    assert "area" not in cds_request(cfg, 2005)[1]
+    cfg = real_config(**{"inputs.era5.grid": "native"})
+    assert "area" not in cds_request(cfg, 2005)[1] and "grid" not in cds_request(cfg, 2005)[1]
     assert era5_variables(real_config(**{"gapfill.enabled": False,
                                          "gapfill.predictor_sets": {"c": ["cwsc"]}})) == ["tp", "t2m", "d2m", "sd", "ssr"]
 

@@ -79,11 +79,24 @@ def request_grid(config: dict):
 
 
 def request_area(config: dict):
-    """[N, W, S, E] of the analysis grid plus one source cell of margin, or None for a global grid."""
+    """[N, W, S, E] asked of the CDS.
+
+    With a grid step that tiles the analysis cells (their size is a whole multiple of it, e.g. 0.5 or
+    0.25 for a 0.5 deg grid), the area runs from the centre of the first source cell to that of the
+    last, so the CDS's interpolation tool puts its points at those centres (a "shifted grid": it honours
+    an area whose extents are multiples of the step) and the source cells tile the analysis cells
+    exactly. Otherwise (native grid, or a step that does not divide the extents): the analysis grid's
+    edges plus one source cell of margin, or None (the whole globe) for a global grid.
+    """
     g = config["grid"]
-    if g["lat_max"] - g["lat_min"] >= 180 and g["lon_max"] - g["lon_min"] >= 360:
+    step = request_grid(config)
+    spans = (g["lat_max"] - g["lat_min"], g["lon_max"] - g["lon_min"])
+    if step is not None and all(abs(x / step - round(x / step)) < 1e-9 for x in (*spans, g["resolution"])):
+        h = step / 2
+        return [g["lat_max"] - h, g["lon_min"] + h, g["lat_min"] + h, g["lon_max"] - h]
+    if spans[0] >= 180 and spans[1] >= 360:
         return None
-    step = request_grid(config) or NATIVE_RESOLUTION[config["inputs"]["era5"]["dataset"]]
+    step = step or NATIVE_RESOLUTION[config["inputs"]["era5"]["dataset"]]
     return [min(90.0, g["lat_max"] + step), max(-180.0, g["lon_min"] - step),
             max(-90.0, g["lat_min"] - step), min(180.0, g["lon_max"] + step)]
 

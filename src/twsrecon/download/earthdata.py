@@ -81,7 +81,8 @@ def download_mascon(version: str, period: dict, dest, env=None, home=None, fetch
     log.info("Earthdata login (strategy %s), search %s", strategy, search)
     import earthaccess
 
-    if not earthaccess.login(strategy=strategy):
+    auth = earthaccess.login(strategy=strategy)
+    if not getattr(auth, "authenticated", False):
         raise RuntimeError(f"NASA Earthdata login failed (strategy {strategy}): check the credentials")
     granules = earthaccess.search_data(**search)
     files = [(g, granule_file(g.data_links(access="external"))) for g in granules]
