@@ -82,9 +82,9 @@ class Server:
                 if cut is not None:
                     body = body[:cut]
                     self.close_connection = True
+                record["sent"] = len(body)  # before writing: the client may be done before this thread resumes
                 self.wfile.write(body)
                 self.wfile.flush()
-                record["sent"] = len(body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -150,7 +150,8 @@ class _Retryable(Exception):
 def _attempt(session, url, shown, part: Path, expected_size, timeout, chunk_size) -> bool:
     """One request; True when `part` now holds the whole file (as far as the server's sizes tell)."""
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    # identity: byte counts and ranges refer to the file itself, not to a compressed transfer
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
     with session.get(url, stream=True, headers=headers, timeout=timeout) as r:
         if r.status_code == 416 and offset:
             # The partial file is as long as (or longer than) the resource: start again from zero.
