@@ -27,12 +27,32 @@ wildcard_constraints:
 
 
 def input_file(role):
-    """Path of one input: the demo world's file, or the user's file from `inputs`."""
+    """Path of one input: the demo world's file, the download rule's output, or the user's file from `inputs`."""
     if DEMO:
         return DEMO_FILES[role]
+    if config["inputs"][role]["source"] == "download":
+        return DOWNLOAD_FILES[role]
     if role == "era5":
         return expand_era5_paths(config["inputs"]["era5"]["paths"])
     return config["inputs"][role]["path"]
+
+
+def download_files():
+    """Where the download rules put each input (`inputs.<role>.path` when given)."""
+    from twsrecon.download.earthdata import mascon_filename
+    from twsrecon.download.cds import STEP_FILES, years
+
+    inputs = config["inputs"]
+    res = inputs["koppen"]["resolution"]
+    return {
+        "grace": inputs["grace"].get("path") or f"resources/grace/{mascon_filename(inputs['grace']['version'])}",
+        "era5": expand("resources/era5/{year}/{name}", year=years(config["period"]), name=STEP_FILES.values()),
+        "sif": inputs["sif"].get("path") or "resources/sif/sif_monthly.nc",
+        "koppen": inputs["koppen"].get("path") or f"resources/koppen/koppen_geiger_{res}.tif",
+    }
+
+
+DOWNLOAD_FILES = {} if DEMO else download_files()
 
 
 def expand_era5_paths(patterns):
