@@ -19,6 +19,7 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 
 unavailable() { echo "slurm unavailable: $*" >&2; exit 2; }
+pid_alive() { local pid; pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 [ "$(id -u)" -eq 0 ] || unavailable "needs root (the daemons run as root)"
 need=(munged slurmctld slurmd sbatch squeue sinfo scontrol scancel)
@@ -38,8 +39,10 @@ ETC_CONF=/etc/slurm/slurm.conf
 if [ -e "$ETC_CONF" ] || [ -L "$ETC_CONF" ]; then
     target=$(readlink "$ETC_CONF" || true)
     case "$target" in
-        */etc/slurm.conf) [ -e "$target" ] && unavailable "$ETC_CONF points at another test cluster ($target)"
-                          rm -f "$ETC_CONF" ;;  # left behind by a test cluster that is gone
+        */etc/slurm.conf)  # another test cluster's link: in use while its controller runs, else left behind
+            other=$(dirname "$(dirname "$target")")
+            pid_alive "$other/run/slurmctld.pid" && unavailable "another test cluster is running ($other)"
+            rm -f "$ETC_CONF" ;;
         *) unavailable "$ETC_CONF exists (a real SLURM installation?); not touching it" ;;
     esac
 fi
@@ -117,7 +120,7 @@ slurmctld -f "$SLURM_CONF" -c
 slurmd -f "$SLURM_CONF" -N localhost -c
 
 # Wait until the node is idle (and the controller answers); give up early when a daemon died.
-alive() { kill -0 "$(cat "$STATE/run/$1.pid" 2>/dev/null || echo 0)" 2>/dev/null; }
+alive() { pid_alive "$STATE/run/$1.pid"; }
 sleep 1  # the daemons write their PID files after forking
 deadline=$((SECONDS + 60))
 state=""
