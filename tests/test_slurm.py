@@ -74,6 +74,32 @@ def compare_results(a: Path, b: Path):
             assert fa.read_text() == fb.read_text(), rel
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that rejects a repeated key (plain YAML keeps the last one silently)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    assert len(keys) == len(set(keys)), f"repeated keys in {keys}"
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def test_profile_asks_gpus_for_the_gpu_rules(tmp_path):
+    from importlib.metadata import version
+
+    profile = yaml.load((REPO / "profiles" / "slurm" / "config.yaml").read_text(), Loader=UniqueKeyLoader)
+    assert profile["executor"] == "slurm"
+    assert tuple(int(p) for p in version("snakemake-executor-plugin-slurm").split(".")[:3]) >= (2, 7, 1)
+    resources = profile["set-resources"]
+    assert {rule for rule, res in resources.items() if res.get("gpu") == 1} == GPU_RULES
+    assert all("gres" not in res for res in resources.values())  # GPUs through `gpu:`, never hand-written gres
+    rules = set(run_snakemake(tmp_path, "--list-rules").stdout.split())
+    assert set(resources) <= rules and not set(resources) & LOCAL_RULES
+
+
 @pytest.mark.integration
 def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     env = {"SLURM_CONF": slurm_cluster["SLURM_CONF"]}
@@ -110,7 +136,7 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
         rule = next(r for r in sorted(GPU_RULES | {"prepare_cube", "region_cells", "merge_reconstruction"},
                                       key=len, reverse=True) if job["Comment"].startswith(f"rule_{r}"))
         by_rule[rule] = by_rule.get(rule, 0) + 1
-        if rule in GPU_RULES:
+        if rule in GPU_RULES:  # how SLURM records `sbatch --gpus=1`
             assert job.get("TresPerJob") == "gres:gpu:1", (rule, job)
         else:
             assert "gpu" not in job.get("TresPerJob", "") and "gpu" not in job.get("TRES", ""), (rule, job)
