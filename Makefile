@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 
-.PHONY: setup demo test lint dryrun report clean
+.PHONY: setup demo test lint dryrun rulegraph report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: setup
 
 report: setup
 	$(BIN)/snakemake --report results/report.html
+
+# The rule graph picture in README.md (needs graphviz: apt-get install graphviz); rerun after adding rules.
+rulegraph: setup
+	@command -v dot >/dev/null || { echo "graphviz 'dot' is needed: apt-get install graphviz" >&2; exit 1; }
+	mkdir -p docs
+	$(BIN)/snakemake --rulegraph > $(VENV)/rulegraph.dot
+	dot -Tsvg $(VENV)/rulegraph.dot -o docs/rulegraph.svg
 
 lint: setup
 	$(BIN)/snakemake --lint

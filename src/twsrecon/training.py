@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,15 +23,20 @@ log = logging.getLogger(__name__)
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def resolve_device(name: str) -> torch.device:
-    """The configured device; asking for CUDA without a visible GPU is an error, never a silent CPU run."""
-    if name == "cuda" and not torch.cuda.is_available():
-        import os
+def resolve_device(name: str, log: logging.Logger | None = None) -> torch.device:
+    """The configured device; asking for CUDA without a visible GPU is an error, never a silent CPU run.
 
+    With `log`, one line says the device used and the GPUs the scheduler gave the job (CUDA_VISIBLE_DEVICES,
+    set by SLURM for a job submitted with --gpus), so a job log shows both.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
-            "models.device is 'cuda' but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES="
-            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}, torch {torch.__version__}); "
-            "run on a GPU node or set models.device: cpu")
+            f"models.device is 'cuda' but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES={visible}, "
+            f"torch {torch.__version__}); run on a GPU node or set models.device: cpu")
+    if log is not None:
+        log.info("device %s; CUDA_VISIBLE_DEVICES=%s; GPUs seen by PyTorch: %d", name, visible,
+                 torch.cuda.device_count())
     return torch.device(name)
 
 

@@ -24,6 +24,7 @@ rule hyperparameters:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        # the region's series are loaded whole (the tuning sample is drawn from them)
+        mem_mb=lambda wc, input: 2000 + 4 * input_mb(wc, [input.region]),
     script:
         "../scripts/hyperparameters.py"

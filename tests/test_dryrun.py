@@ -1,0 +1,80 @@
+"""Inspecting the plan: `snakemake -n` shows the fan-out of the demo and of the real-data template, and
+`snakemake --dag` renders with graphviz."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import REPO, SHARED_DATA, TINY_DEMO, dry_run, planned_jobs, run_snakemake, skip_or_fail
+
+pytestmark = pytest.mark.integration
+
+
+def counts(jobs) -> dict[str, int]:
+    out = {}
+    for rule, _ in jobs:
+        out[rule] = out.get(rule, 0) + 1
+    return out
+
+
+def fan_out(regions=28, models=4, chunks=1, bcnn=4, demo=False):
+    n = regions * models
+    return {"prepare_cube": 1, "koppen_classes": 1, "region_cells": regions, "region_summary": 1,
+            "hyperparameters": n, "train_chunk": n * chunks, "retune_lr": n, "merge_reconstruction": models,
+            "reconstruction_skill": models, "bcnn": bcnn, "gapfill_product": 1, "all": 1} | (
+        {"demo_world": 1} if demo else {})
+
+
+def test_demo_dry_run_fan_out(tmp_path):
+    # config/config.yaml as `make demo` runs it: 28 regions x 4 model types x 1 chunk; BCNN for
+    # {evaluation, production} x {all, noSIF, paper}.
+    jobs = dry_run(tmp_path)
+    assert counts(jobs) == fan_out(chunks=1, bcnn=6, demo=True)
+    assert sum(counts(jobs).values()) == 384  # the figure the README gives for `make demo`
+    assert ("train_chunk", (("chunk", "0"), ("model", "BiLSTMnoSIF"), ("region", "polar_frost"))) in jobs
+
+
+def test_real_config_dry_run_fan_out(tmp_path):
+    """config/real.yaml with placeholder (empty) input files, which a dry run only needs to list."""
+    files = {"grace": "in/grace.nc", "era5_a": "in/era5/2000_stepType-avgua.nc",
+             "era5_b": "in/era5/2000_stepType-avgad.nc", "sif": "in/sif.nc", "koppen": "in/koppen.tif"}
+    for f in files.values():
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_bytes(b"")
+    config = yaml.safe_load((REPO / "config" / "real.yaml").read_text())
+    # A full inputs section of our own (whatever real.yaml's says), relative to the working directory.
+    config["inputs"] = {"grace": {"path": files["grace"], "apply_scale_factor": False},
+                        "era5": {"paths": ["in/era5/*stepType-avgua*.nc", "in/era5/*stepType-avgad*.nc"]},
+                        "sif": {"path": files["sif"], "variable": None},
+                        "koppen": {"path": files["koppen"], "format": "beck_geotiff"}}
+    published = SHARED_DATA / "graice-hyperparameters"
+    if published.is_dir():  # the authors' studies: each region's hyperparameters job lists its study files
+        config["hyperparameters"]["published_dir"] = str(published)
+    else:  # no studies here: the jobs would tune instead; the plan has the same jobs
+        config["hyperparameters"]["source"] = "tune"
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "real.yaml"))
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    chunks = config["models"]["chunks"]
+    assert chunks == 16
+    assert counts(jobs) == fan_out(chunks=chunks, bcnn=4)  # BCNN: {evaluation, production} x {all, noSIF}
+    # cube, classes, 28 regions, summary; per region x model: tuning, 16 chunks, re-tuning; 4 merges, 4 skills,
+    # 4 BCNN fits, the gap-fill product, all
+    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 4 + 1 + 1 == 2061
+    assert ("train_chunk", (("chunk", "15"), ("model", "LSTMnoSIF"), ("region", "arid_deserthot"))) in jobs
+
+
+def test_dag_renders_with_dot(tmp_path):
+    dot = shutil.which("dot")
+    if dot is None:
+        skip_or_fail("graphviz `dot` is not installed (apt-get install graphviz)")
+    cfg = {**TINY_DEMO, "regions": {"min_cells": 2, "include": ["polar_tundra"]},
+           "models": {**TINY_DEMO["models"], "types": ["LSTM"]}}
+    for graph in ("--dag", "--rulegraph"):
+        proc = run_snakemake(tmp_path, graph, config=cfg)
+        assert proc.stdout.lstrip().startswith("digraph")
+        svg = subprocess.run([dot, "-Tsvg"], input=proc.stdout, capture_output=True, text=True, timeout=120)
+        assert svg.returncode == 0, svg.stderr
+        assert "<svg" in svg.stdout and "train_chunk" in svg.stdout and "bcnn" in svg.stdout

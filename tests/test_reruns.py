@@ -1,0 +1,145 @@
+"""Partial reruns after a complete run: Snakemake plans exactly the jobs that a change concerns.
+
+One complete run of a tiny config (two regions × two model types × two chunks, the BCNN) in a COPY of the
+repository (the model-code test edits the copy's package, never the working tree). Each test changes one
+thing, asserts the exact set of jobs `snakemake -n` plans and their reasons, and puts the thing back
+(with its old modification time), so the tests do not depend on each other.
+"""
+
+import shutil
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import REPO, TINY_DEMO, dry_run, job_keys, run_snakemake
+
+pytestmark = pytest.mark.integration
+
+A, B = "temperate_nodrywarmsum", "polar_tundra"
+MODELS = ["LSTM", "LSTMnoSIF"]
+CHUNKS = [0, 1]
+RERUN = {
+    **TINY_DEMO,
+    "regions": {"min_cells": 2, "include": [A, B]},
+    "models": {**TINY_DEMO["models"], "types": MODELS, "chunks": len(CHUNKS)},
+    "gapfill": {**TINY_DEMO["gapfill"], "predictor_sets": {"all": ["pcp", "tmp", "snow", "rad", "rh", "sif"]}},
+}
+
+
+def modelling(regions):
+    """The modelling jobs of `regions` and everything they feed (the merge and skill of each model type)."""
+    jobs = [("all", {})]
+    for m in MODELS:
+        jobs += [("merge_reconstruction", {"model": m}), ("reconstruction_skill", {"model": m})]
+        for r in regions:
+            jobs += [("hyperparameters", {"model": m, "region": r}), ("retune_lr", {"model": m, "region": r})]
+            jobs += [("train_chunk", {"model": m, "region": r, "chunk": str(c)}) for c in CHUNKS]
+    return job_keys(*jobs)
+
+
+@pytest.fixture(scope="module")
+def complete(tmp_path_factory):
+    """A copy of the repository and a complete run of RERUN with it."""
+    root = tmp_path_factory.mktemp("rerun")
+    repo = root / "repo"
+    repo.mkdir()
+    for name in ("Snakefile", "workflow", "src", "config", "envs"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, repo / name, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
+                                          if (REPO / name).is_dir() else {}))
+    work = root / "work"
+    run_snakemake(work, config=RERUN, snakefile=repo / "Snakefile")
+    return repo, work
+
+
+def plan(complete, config=RERUN):
+    repo, work = complete
+    return dry_run(work, config=config, snakefile=repo / "Snakefile")
+
+
+class restored:
+    """Put a file back as it was, content and modification time, when the block ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.backup = self.path.with_name(self.path.name + ".orig")
+        shutil.copy2(self.path, self.backup)
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.copy2(self.backup, self.path)
+        self.backup.unlink()
+
+
+def test_nothing_changed_plans_nothing(complete):
+    assert plan(complete) == {}
+
+
+def test_one_regions_setting_reruns_only_that_region(complete):
+    # region A samples fewer cells for tuning: its hyperparameters change, B's do not
+    config = {**RERUN, "hyperparameters": {**RERUN["hyperparameters"], "regions": {A: {"cells": 1}}}}
+    jobs = plan(complete, config)
+    assert set(jobs) == modelling([A])
+    for m in MODELS:
+        assert "Params have changed since last execution" in jobs[job_keys(("hyperparameters",
+                                                                            {"model": m, "region": A})).pop()]
+    assert plan(complete) == {}  # the old setting: nothing to do again
+
+
+def test_replaced_input_reruns_what_depends_on_it(complete):
+    _, work = complete
+    koppen = work / "resources/demo/koppen_geiger_0p25.tif"
+    with restored(koppen):
+        with rasterio.open(koppen) as src:
+            profile, data = src.profile, src.read(1)
+        data = np.where(data == data.max(), data.min(), data)  # another map: one class folded into another
+        with rasterio.open(koppen, "w", **profile) as dst:
+            dst.write(data, 1)
+        jobs = plan(complete)
+    # The Köppen–Geiger map feeds the classes, hence every region and its models; not the cube or the BCNN.
+    expected = modelling([A, B]) | job_keys(("koppen_classes", {}), ("region_summary", {}),
+                                            ("region_cells", {"region": A}), ("region_cells", {"region": B}))
+    assert set(jobs) == expected
+    assert jobs[("koppen_classes", ())] == "Updated input files: resources/demo/koppen_geiger_0p25.tif"
+    assert plan(complete) == {}
+
+
+def test_model_code_change_reruns_training_not_data_preparation(complete):
+    repo, _ = complete
+    with restored(repo / "src/twsrecon/models.py") as models:
+        models.write_text(models.read_text() + "\n# an edit to the networks' module\n")
+        jobs = plan(complete)
+    assert set(jobs) == modelling([A, B])
+    # The reasons a user reads: the edited module for the first jobs that use it; Snakemake names only the
+    # upstream outputs for the jobs below them (which use models.py too).
+    for (rule, _), reason in jobs.items():
+        if rule == "hyperparameters":
+            assert reason == f"Updated input files: {repo}/src/twsrecon/models.py", reason
+        elif rule != "all":
+            assert reason.startswith("Input files updated by another job: results/"), reason
+    assert plan(complete) == {}
+
+
+def test_every_planned_job_has_a_reason(complete):
+    _, work = complete
+    with restored(work / "resources/demo/sif_monthly_0p5deg.nc") as sif:
+        with netCDF4.Dataset(sif, "a") as nc:  # new content: a reprocessed SIF file
+            nc.setncattr("history", "reprocessed")
+        jobs = plan(complete)
+    # The cube and everything made from it (all regions, every model, the BCNN); not the Köppen–Geiger map.
+    expected = modelling([A, B]) | job_keys(
+        ("prepare_cube", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}),
+        ("bcnn", {"experiment": "evaluation", "predictors": "all"}),
+        ("bcnn", {"experiment": "production", "predictors": "all"}), ("gapfill_product", {}))
+    assert set(jobs) == expected
+    for (rule, _), reason in jobs.items():
+        if rule == "prepare_cube":
+            assert reason == "Updated input files: resources/demo/sif_monthly_0p5deg.nc", reason
+        else:
+            assert reason.startswith("Input files updated by another job: results/"), (rule, reason)
+    assert plan(complete) == {}
