@@ -19,20 +19,24 @@ def counts(jobs) -> dict[str, int]:
     return out
 
 
-def fan_out(regions=28, models=4, chunks=1, bcnn=4, demo=False):
+def fan_out(regions=28, models=4, chunks=1, predictor_sets=3, timeseries=4, demo=False):
     n = regions * models
+    periods = 3 if demo else 1  # figures for test months; on the demo also 1984-2001 and the gap (truth)
+    products = models + predictor_sets + 2  # reconstructions, BCNN per predictor set, two baselines
     return {"prepare_cube": 1, "koppen_classes": 1, "region_cells": regions, "region_summary": 1,
             "hyperparameters": n, "train_chunk": n * chunks, "retune_lr": n, "merge_reconstruction": models,
-            "reconstruction_skill": models, "bcnn": bcnn, "gapfill_product": 1, "all": 1} | (
-        {"demo_world": 1} if demo else {})
+            "reconstruction_skill": models, "bcnn": 2 * predictor_sets, "gapfill_product": 1,
+            "aridity": 1, "score_product": products, "evaluation_tables": 1, "score_maps": 2 * periods,
+            "score_boxplots": 2 * periods, "timeseries_figure": timeseries, "gap_trend": 1, "gap_figures": 1,
+            "all": 1} | ({"demo_world": 1, "skill_table": 1} if demo else {})
 
 
 def test_demo_dry_run_fan_out(tmp_path):
     # config/config.yaml as `make demo` runs it: 28 regions x 4 model types x 1 chunk; BCNN for
-    # {evaluation, production} x {all, noSIF, paper}.
+    # {evaluation, production} x {all, noSIF, paper}; the evaluation of 9 products.
     jobs = dry_run(tmp_path)
-    assert counts(jobs) == fan_out(chunks=1, bcnn=6, demo=True)
-    assert sum(counts(jobs).values()) == 384  # the figure the README gives for `make demo`
+    assert counts(jobs) == fan_out(chunks=1, demo=True)
+    assert sum(counts(jobs).values()) == 414  # the figure the README gives for `make demo`
     assert ("train_chunk", (("chunk", "0"), ("model", "BiLSTMnoSIF"), ("region", "polar_frost"))) in jobs
 
 
@@ -59,10 +63,11 @@ def test_real_config_dry_run_fan_out(tmp_path):
     jobs = planned_jobs(proc.stdout + proc.stderr)
     chunks = config["models"]["chunks"]
     assert chunks == 16
-    assert counts(jobs) == fan_out(chunks=chunks, bcnn=4)  # BCNN: {evaluation, production} x {all, noSIF}
+    assert counts(jobs) == fan_out(chunks=chunks)  # BCNN: {evaluation, production} x {all, noSIF, paper}
     # cube, classes, 28 regions, summary; per region x model: tuning, 16 chunks, re-tuning; 4 merges, 4 skills,
-    # 4 BCNN fits, the gap-fill product, all
-    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 4 + 1 + 1 == 2061
+    # 6 BCNN fits, the gap-fill product; evaluation: aridity, 9 products, tables, 2 maps, 2 boxplots,
+    # 4 time series, gap trend and figures; all
+    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 21 + 1 == 2084
     assert ("train_chunk", (("chunk", "15"), ("model", "LSTMnoSIF"), ("region", "arid_deserthot"))) in jobs
 
 

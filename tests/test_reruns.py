@@ -1,8 +1,8 @@
 """Partial reruns after a complete run: Snakemake plans exactly the jobs that a change concerns.
 
-One complete run of a tiny config (two regions × two model types × two chunks, the BCNN) in a COPY of the
-repository (the model-code test edits the copy's package, never the working tree). Each test changes one
-thing, asserts the exact set of jobs `snakemake -n` plans and their reasons, and puts the thing back
+One complete run of a tiny config (two regions × two model types × two chunks, the BCNN, the evaluation) in a
+COPY of the repository (the model-code test edits the copy's package, never the working tree). Each test
+changes one thing, asserts the exact set of jobs `snakemake -n` plans and their reasons, and puts the thing back
 (with its old modification time), so the tests do not depend on each other.
 """
 
@@ -38,6 +38,17 @@ def modelling(regions):
             jobs += [("hyperparameters", {"model": m, "region": r}), ("retune_lr", {"model": m, "region": r})]
             jobs += [("train_chunk", {"model": m, "region": r, "chunk": str(c)}) for c in CHUNKS]
     return job_keys(*jobs)
+
+
+def evaluation(products=(*MODELS, "climatology", "trend_season")):
+    """The evaluation jobs below a change to `products` (the baselines and external products are scored on
+    the first model type's split, so they follow the reconstructions): scores, tables, maps, boxplots."""
+    periods = ("test", "pre_grace", "gap")  # the demo has a truth
+    return job_keys(*[("score_product", {"product": p}) for p in products],
+                    ("evaluation_tables", {}), ("skill_table", {}),
+                    *[("score_maps", {"metric": m, "period": t}) for m in ("r", "nse") for t in periods],
+                    *[("score_boxplots", {"grouping": g, "period": t}) for g in ("region", "aridity")
+                      for t in periods])
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +95,7 @@ def test_one_regions_setting_reruns_only_that_region(complete):
     # region A samples fewer cells for tuning: its hyperparameters change, B's do not
     config = {**RERUN, "hyperparameters": {**RERUN["hyperparameters"], "regions": {A: {"cells": 1}}}}
     jobs = plan(complete, config)
-    assert set(jobs) == modelling([A])
+    assert set(jobs) == modelling([A]) | evaluation()
     for m in MODELS:
         assert "Params have changed since last execution" in jobs[job_keys(("hyperparameters",
                                                                             {"model": m, "region": A})).pop()]
@@ -102,8 +113,8 @@ def test_replaced_input_reruns_what_depends_on_it(complete):
             dst.write(data, 1)
         jobs = plan(complete)
     # The Köppen–Geiger map feeds the classes, hence every region and its models; not the cube or the BCNN.
-    expected = modelling([A, B]) | job_keys(("koppen_classes", {}), ("region_summary", {}),
-                                            ("region_cells", {"region": A}), ("region_cells", {"region": B}))
+    expected = modelling([A, B]) | evaluation() | job_keys(
+        ("koppen_classes", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}))
     assert set(jobs) == expected
     assert jobs[("koppen_classes", ())] == "Updated input files: resources/demo/koppen_geiger_0p25.tif"
     assert plan(complete) == {}
@@ -114,7 +125,7 @@ def test_model_code_change_reruns_training_not_data_preparation(complete):
     with restored(repo / "src/twsrecon/models.py") as models:
         models.write_text(models.read_text() + "\n# an edit to the networks' module\n")
         jobs = plan(complete)
-    assert set(jobs) == modelling([A, B])
+    assert set(jobs) == modelling([A, B]) | evaluation()
     # The reasons a user reads: the edited module for the first jobs that use it; Snakemake names only the
     # upstream outputs for the jobs below them (which use models.py too).
     for (rule, _), reason in jobs.items():
@@ -131,11 +142,13 @@ def test_every_planned_job_has_a_reason(complete):
         with netCDF4.Dataset(sif, "a") as nc:  # new content: a reprocessed SIF file
             nc.setncattr("history", "reprocessed")
         jobs = plan(complete)
-    # The cube and everything made from it (all regions, every model, the BCNN); not the Köppen–Geiger map.
-    expected = modelling([A, B]) | job_keys(
+    # The cube and everything made from it (all regions, every model, the BCNN, the whole evaluation); not the
+    # Köppen–Geiger map.
+    expected = modelling([A, B]) | evaluation((*MODELS, "BCNN_all", "climatology", "trend_season")) | job_keys(
         ("prepare_cube", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}),
         ("bcnn", {"experiment": "evaluation", "predictors": "all"}),
-        ("bcnn", {"experiment": "production", "predictors": "all"}), ("gapfill_product", {}))
+        ("bcnn", {"experiment": "production", "predictors": "all"}), ("gapfill_product", {}),
+        ("aridity", {}), ("gap_trend", {}), ("gap_figures", {}))
     assert set(jobs) == expected
     for (rule, _), reason in jobs.items():
         if rule == "prepare_cube":
