@@ -70,7 +70,8 @@ def score_maps(scores: dict[str, xr.Dataset], metric: str, period: str, descript
 def boxplots(scores: dict[str, xr.Dataset], labels: np.ndarray, order, period: str, description: str,
              group: str, path, metrics=("r", "nse")) -> None:
     """Per-cell metric distributions per group (region or aridity class), one box per product."""
-    products = [p for p, ds in scores.items() if period in ds["period"].values]
+    products = [p for p, ds in scores.items()  # products without a score in the period (BCNN before GRACE) left out
+                if period in ds["period"].values and np.isfinite(ds[metrics[0]].sel(period=period).values).any()]
     groups = [g for g in order if (labels == g).any()]
     width = min(24.0, max(8.0, 2 + 0.12 * len(groups) * max(1, len(products))))
     fig, axes = plt.subplots(len(metrics), 1, figsize=(width, 3.6 * len(metrics)), squeeze=False,
