@@ -27,8 +27,11 @@ SLURM_TINY = {
     "models": {**TINY_DEMO["models"], "types": ["LSTM"], "device": "cpu"},
     "gapfill": {**TINY_DEMO["gapfill"], "predictor_sets": {"all": ["pcp", "tmp", "snow", "rad", "rh", "sif"]},
                 "device": "cpu"},
+    "evaluation": {"timeseries_regions": REGIONS},
 }
-LOCAL_RULES = {"all", "demo_world", "koppen_classes", "region_summary", "reconstruction_skill", "gapfill_product"}
+LOCAL_RULES = {"all", "demo_world", "koppen_classes", "region_summary", "reconstruction_skill", "gapfill_product",
+               "evaluation_tables", "skill_table", "score_maps", "score_boxplots", "timeseries_figure", "gap_figures"}
+CPU_RULES = {"prepare_cube", "region_cells", "merge_reconstruction", "aridity", "score_product", "gap_trend"}
 GPU_RULES = {"hyperparameters", "train_chunk", "retune_lr", "bcnn"}
 # The rule log each GPU job writes (the device line comes from twsrecon.training.resolve_device).
 GPU_LOGS = {"hyperparameters": "logs/hyperparameters/{model}/{region}.log",
@@ -70,6 +73,8 @@ def compare_results(a: Path, b: Path):
             assert ta.keys() == tb.keys(), rel
             for k in ta:
                 np.testing.assert_array_equal(ta[k], tb[k], err_msg=f"{rel}: {k}")
+        elif rel.suffix == ".png":  # the same data drawn by the same matplotlib: the same bytes
+            assert fa.read_bytes() == fb.read_bytes(), rel
         else:  # CSV (the leading # lines hold config and code version: equal too)
             assert fa.read_text() == fb.read_text(), rel
 
@@ -104,8 +109,7 @@ def test_profile_asks_gpus_for_the_gpu_rules(tmp_path):
 def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     env = {"SLURM_CONF": slurm_cluster["SLURM_CONF"]}
     planned = dry_run(tmp_path / "plan", config=SLURM_TINY)
-    assert {rule for rule, _ in planned} == LOCAL_RULES | GPU_RULES | {"prepare_cube", "region_cells",
-                                                                       "merge_reconstruction"}
+    assert {rule for rule, _ in planned} == LOCAL_RULES | GPU_RULES | CPU_RULES
     remote = {key for key in planned if key[0] not in LOCAL_RULES}
 
     work = tmp_path / "slurm"
