@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
 from .aridity import CLASSES, class_names
+from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
 from .errors import InputError
 from .features import TEST, TRAIN, VAL
 from .gapfill import EVALUATION, GAP, in_periods
