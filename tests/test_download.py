@@ -294,8 +294,12 @@ def test_cds_request_of_the_real_config():
     assert years(cfg["period"]) == list(range(1982, 2022))
     assert cds_request(cfg, 1990) == ("reanalysis-era5-land-monthly-means", {
         "product_type": ["monthly_averaged_reanalysis"],
+        # the five forcings, and for real.yaml's `paper` predictor set (Mo et al.: cwsc, model_twsa) e, ro,
+        # swvl1-4 and src
         "variable": ["total_precipitation", "2m_temperature", "2m_dewpoint_temperature",
-                     "snow_depth_water_equivalent", "surface_net_solar_radiation"],
+                     "snow_depth_water_equivalent", "surface_net_solar_radiation", "total_evaporation", "runoff",
+                     "volumetric_soil_water_layer_1", "volumetric_soil_water_layer_2",
+                     "volumetric_soil_water_layer_3", "volumetric_soil_water_layer_4", "skin_reservoir_content"],
         "year": ["1990"],
         "month": MONTHS,
         "time": ["00:00"],
