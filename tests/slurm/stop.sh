@@ -20,27 +20,23 @@ if [ -f "$STATE/run/slurmctld.pid" ] && [ -f "$SLURM_CONF" ]; then
 fi
 
 status=0
+gone() {  # wait up to $2 quarter-seconds for process $1 to end
+    for _ in $(seq 1 "$2"); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.25
+    done
+    ! kill -0 "$1" 2>/dev/null
+}
 for daemon in slurmd slurmctld munged; do
     pidfile="$STATE/run/$daemon.pid"
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid"
-        for _ in $(seq 1 40); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$pid" 2>/dev/null; then
+        if ! gone "$pid" 40; then
             echo "$daemon ($pid) ignored TERM; killing it" >&2
             kill -KILL "$pid" 2>/dev/null
-            for _ in $(seq 1 20); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.25
-            done
-        fi
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "$daemon ($pid) is still running" >&2
-            status=1
+            gone "$pid" 20 || { echo "$daemon ($pid) is still running" >&2; status=1; }
         fi
     fi
     rm -f "$pidfile"
