@@ -20,6 +20,7 @@ from .features import TEST, TRAIN, VAL
 from .gapfill import EVALUATION, GAP, in_periods
 from .metrics import score
 from .regions import REGIONS
+from .timeaxis import month_start
 
 METRICS = ("r", "nse", "kge", "rmse", "nrmse")
 GRACE_PERIODS = {"train": TRAIN, "validation": VAL, "test": TEST}
@@ -37,13 +38,8 @@ BASELINES = ("climatology", "trend_season")
 LENGTH_TO_CM = {"cm": 1.0, "mm": 0.1, "m": 100.0}
 
 
-def month_index(times) -> pd.DatetimeIndex:
-    """Monthly stamps (first of the month) for any timestamps inside the months."""
-    return pd.DatetimeIndex(times).to_period("M").to_timestamp()
-
-
 def on_time(da: xr.DataArray, time: pd.DatetimeIndex, fill=np.nan) -> xr.DataArray:
-    return da.assign_coords(time=month_index(da["time"].values)).reindex(time=time, fill_value=fill)
+    return da.assign_coords(time=month_start(da["time"].values)).reindex(time=time, fill_value=fill)
 
 
 def split_on(split: xr.DataArray, time: pd.DatetimeIndex) -> xr.DataArray:
@@ -138,7 +134,7 @@ def read_external(path, variable: str | None, grid, *, time_units: str | None = 
     if unit not in LENGTH_TO_CM:
         raise InputError(path, f"units '{unit}' are not a water thickness (cm, mm or m); "
                                "give evaluation.external.<name>.units if the file lacks them", variable)
-    da = da.rename({tdim: "time"}).assign_coords(time=month_index(pd.DatetimeIndex(times)))
+    da = da.rename({tdim: "time"}).assign_coords(time=month_start(times))
     da = (da.astype(np.float64) * LENGTH_TO_CM[unit]).groupby("time").mean()  # two stamps in one month: mean
     out = regrid(da, grid, path=path, require_cover=False)
     out.name = "twsa"

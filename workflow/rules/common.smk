@@ -82,7 +82,9 @@ def input_mb(wildcards, input):
 
 
 MODELS = list(config["models"]["types"])
-PREDICTOR_SETS = list(config["gapfill"]["predictor_sets"])
+GAPFILL = config["gapfill"]
+PREDICTOR_SETS = list(GAPFILL["predictor_sets"])
+HAS_GAP_PRODUCT = GAPFILL["enabled"] and "production" in GAPFILL["experiments"]  # results/gapfill/bcnn.nc
 CHUNKS = list(range(config["models"]["chunks"]))
 
 
@@ -118,23 +120,20 @@ def training_settings():
 
 
 def gapfill_targets():
-    g = config["gapfill"]
-    if not g["enabled"]:
+    if not GAPFILL["enabled"]:
         return []
-    fits = expand("results/gapfill/{experiment}/{predictors}/summary.csv", experiment=g["experiments"],
-                  predictors=list(g["predictor_sets"]))
-    return fits + (["results/gapfill/bcnn.nc"] if "production" in g["experiments"] else [])
+    fits = expand("results/gapfill/{experiment}/{predictors}/summary.csv", experiment=GAPFILL["experiments"],
+                  predictors=PREDICTOR_SETS)
+    return fits + (["results/gapfill/bcnn.nc"] if HAS_GAP_PRODUCT else [])
 
 
 # --- evaluation ---
 
 EVAL = config["evaluation"]
 EXTERNAL = list(EVAL["external"])
-GAPFILL = config["gapfill"]
 # A BCNN product needs held-out GRACE months (evaluation fit) or a truth (demo) to be scored on.
 BCNN_PRODUCTS = [f"BCNN_{s}" for s in PREDICTOR_SETS] if GAPFILL["enabled"] and (
     "evaluation" in GAPFILL["experiments"] or DEMO) else []
-HAS_GAP_PRODUCT = GAPFILL["enabled"] and "production" in GAPFILL["experiments"]
 PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
 REFERENCE_MODEL = MODELS[0]  # baselines and external products are scored on its train/validation/test months
 FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])

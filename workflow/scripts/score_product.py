@@ -14,41 +14,47 @@ from twsrecon.io import write_netcdf  # noqa: E402
 product, kind, inp = snakemake.wildcards.product, snakemake.params.kind, snakemake.input
 
 
-def load(path, name):
+def load(path, *names):
+    """The variables `names` of one file, read once."""
     with xr.open_dataset(path) as ds:
-        return ds[name].load()
+        return ds[list(names)].load()
 
 
-with xr.open_dataset(inp.cube) as cube:
-    grace = cube["twsa"].load()
-    coords = cube[["lat_bnds", "lon_bnds", "crs"]].load().drop_attrs(deep=False)
+def field(path, name):
+    return load(path, name)[name]
+
+
+cube = load(inp.cube, "twsa", "lat_bnds", "lon_bnds", "crs")
+grace = cube["twsa"]
+coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
 time = pd.DatetimeIndex(grace["time"].values)
-truth = ev.on_time(load(inp.truth, "twsa"), time) if inp.truth else None
+truth = ev.on_time(field(inp.truth, "twsa"), time) if inp.truth else None
 
 if kind == "reconstruction":
-    sim = load(inp.reconstruction, "twsa")
-    split = ev.split_on(load(inp.reconstruction, "split"), time)
+    rec = load(inp.reconstruction, "twsa", "split")
+    sim = rec["twsa"]
+    split = ev.split_on(rec["split"], time)
     sims = dict.fromkeys([*ev.GRACE_PERIODS, *ev.TRUTH_PERIODS], sim)
     description = f"GR*Ai*CE {product} reconstruction, on its own train/validation/test months"
 elif kind == "bcnn":
     sims = {}
     split = None
     if "evaluation" in inp.keys():
-        evaluation = load(inp.evaluation, "twsa_bcnn")
+        evaluation = field(inp.evaluation, "twsa_bcnn")
         split = ev.bcnn_split(pd.DatetimeIndex(evaluation["time"].values), ev.on_time(grace, evaluation["time"].values))
         split = ev.on_time(split, time, fill=0).astype("int8")
         sims.update(dict.fromkeys(ev.GRACE_PERIODS, evaluation))
     if "production" in inp.keys():
-        sims.update(dict.fromkeys(ev.TRUTH_PERIODS, load(inp.production, "twsa_bcnn")))
+        sims.update(dict.fromkeys(ev.TRUTH_PERIODS, field(inp.production, "twsa_bcnn")))
     description = (f"BCNN mean with predictors {product.removeprefix('BCNN_')}: evaluation fit on its test "
                    "period against GRACE, production fit against the truth")
 else:
-    split = ev.split_on(load(inp.reference, "split"), time)
+    split = ev.split_on(field(inp.reference, "split"), time)
     if kind == "baseline":
         sim = ev.baselines(grace, split)[product]
         description = f"{product} baseline fit on the training months of {snakemake.input.reference}"
     else:
-        sim = load(inp.external, "twsa")
+        sim = field(inp.external, "twsa")
         description = f"external product {product}, regridded to the analysis grid"
     sims = dict.fromkeys([*ev.GRACE_PERIODS, *ev.TRUTH_PERIODS], sim)
 
@@ -60,7 +66,7 @@ if truth is not None:
     for period, mask in ev.truth_masks(time).items():
         refs[period], masks[period] = truth, mask
 if kind == "reconstruction" and "gap_product" in inp.keys():
-    bcnn = load(inp.gap_product, "twsa")
+    bcnn = field(inp.gap_product, "twsa")
     refs[ev.AGREEMENT_PERIOD] = bcnn
     masks[ev.AGREEMENT_PERIOD] = xr.DataArray(in_periods(pd.DatetimeIndex(bcnn["time"].values), [GAP]), dims="time",
                                               coords={"time": bcnn["time"]})

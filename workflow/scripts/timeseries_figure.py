@@ -18,19 +18,20 @@ cells = labels == region
 log.info("%s: %d cells", region, int(cells.sum()))
 
 
-def mean_of(path, name="twsa"):
+def means(path, names=("twsa",)):
+    """Regional means of the variables `names` of one file, read once."""
     with xr.open_dataset(path) as ds:
-        return ev.regional_mean(ds[name].load(), cells)
+        return [ev.regional_mean(ds[name].load(), cells) for name in names]
 
 
-series = {Path(p).stem: mean_of(p) for p in snakemake.input.reconstructions}
+series = {Path(p).stem: means(p)[0] for p in snakemake.input.reconstructions}
 band = None
 for path in snakemake.input.gap_product:  # none when the gap fill is off
     # Regional band from the mean of the cells' standard deviations: errors taken as fully correlated
     # in space, an upper bound on the regional uncertainty.
-    band = ("BCNN", mean_of(path, "twsa_bcnn"), mean_of(path, "twsa_bcnn_std"))
+    band = ("BCNN", *means(path, ("twsa_bcnn", "twsa_bcnn_std")))
     series["BCNN"] = band[1]
 if snakemake.input.truth:
-    series["truth (demo)"] = mean_of(snakemake.input.truth)
-grace = mean_of(snakemake.input.cube).rename("GRACE")
+    series["truth (demo)"] = means(snakemake.input.truth)[0]
+grace = means(snakemake.input.cube)[0].rename("GRACE")
 timeseries(region, series, band, snakemake.output[0], reference=grace, gap=GAP)
