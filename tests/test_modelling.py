@@ -64,6 +64,8 @@ def test_pruner_receives_every_epoch(tmp_path):
 def test_cuda_without_gpu_is_an_error():
     with pytest.raises(RuntimeError, match="no GPU"):
         resolve_device("cuda")
+    with pytest.raises(RuntimeError, match="set gapfill.device: cpu"):  # the key the user must change
+        resolve_device("cuda", key="gapfill.device")
 
 
 CHAIN = {

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def resolve_device(name: str, log: logging.Logger | None = None) -> torch.device:
+def resolve_device(name: str, log: logging.Logger | None = None, key: str = "models.device") -> torch.device:
     """The configured device; asking for CUDA without a visible GPU is an error, never a silent CPU run.
 
     With `log`, one line says the device used and the GPUs the scheduler gave the job (CUDA_VISIBLE_DEVICES,
@@ -32,8 +32,8 @@ def resolve_device(name: str, log: logging.Logger | None = None) -> torch.device
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
-            f"models.device is 'cuda' but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES={visible}, "
-            f"torch {torch.__version__}); run on a GPU node or set models.device: cpu")
+            f"{key} is 'cuda' but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES={visible}, "
+            f"torch {torch.__version__}); run on a GPU node or set {key}: cpu")
     if log is not None:
         log.info("device %s; CUDA_VISIBLE_DEVICES=%s; GPUs seen by PyTorch: %d", name, visible,
                  torch.cuda.device_count())
