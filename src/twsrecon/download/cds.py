@@ -29,19 +29,14 @@ DATASETS = {
 # but "snow depth" (already in m of water equivalent) in ERA5 single levels; ERA5-Land's "snow_depth"
 # is `sde`, metres of snow, which is not what the reader wants. Evaporation `e`: "total_evaporation" in
 # ERA5-Land, "evaporation" in ERA5.
+_SHARED_NAMES = {
+    "tp": "total_precipitation", "t2m": "2m_temperature", "d2m": "2m_dewpoint_temperature",
+    "ssr": "surface_net_solar_radiation", "ro": "runoff", "src": "skin_reservoir_content",
+    **{f"swvl{i}": f"volumetric_soil_water_layer_{i}" for i in range(1, 5)},
+}
 CDS_NAMES = {
-    "era5-land": {
-        "tp": "total_precipitation", "t2m": "2m_temperature", "d2m": "2m_dewpoint_temperature",
-        "sd": "snow_depth_water_equivalent", "ssr": "surface_net_solar_radiation", "e": "total_evaporation",
-        "ro": "runoff", "src": "skin_reservoir_content",
-        **{f"swvl{i}": f"volumetric_soil_water_layer_{i}" for i in range(1, 5)},
-    },
-    "era5": {
-        "tp": "total_precipitation", "t2m": "2m_temperature", "d2m": "2m_dewpoint_temperature",
-        "sd": "snow_depth", "ssr": "surface_net_solar_radiation", "e": "evaporation",
-        "ro": "runoff", "src": "skin_reservoir_content",
-        **{f"swvl{i}": f"volumetric_soil_water_layer_{i}" for i in range(1, 5)},
-    },
+    "era5-land": _SHARED_NAMES | {"sd": "snow_depth_water_equivalent", "e": "total_evaporation"},
+    "era5": _SHARED_NAMES | {"sd": "snow_depth", "e": "evaporation"},
 }
 # GRIB step type of each variable in the monthly means: instantaneous means (avgua) and means of daily
 # accumulations (avgad); the CDS puts each step type in its own netCDF.
