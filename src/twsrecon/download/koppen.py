@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
+
+from ..io.netcdf import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +36,17 @@ def koppen_member(names, resolution: str = "0p5", member: str | None = None) -> 
 
 def extract_koppen(archive, dest, resolution: str = "0p5", member: str | None = None) -> str:
     """Copy the chosen GeoTIFF out of the zip to `dest` (atomically); returns the member name."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
     if not zipfile.is_zipfile(archive):
         with open(archive, "rb") as f:
             magic = f.read(4)
         if magic not in (b"II*\x00", b"MM\x00*"):
             raise ValueError(f"{archive}: neither a zip archive nor a GeoTIFF")
-        shutil.copyfile(archive, tmp)  # the URL pointed at the GeoTIFF itself
-        os.replace(tmp, dest)
+        with atomic_output(dest, suffix=".tif") as tmp:
+            shutil.copyfile(archive, tmp)  # the URL pointed at the GeoTIFF itself
         return Path(archive).name
     with zipfile.ZipFile(archive) as z:
         name = koppen_member(z.namelist(), resolution, member)
-        with z.open(name) as src, open(tmp, "wb") as dst:
+        with z.open(name) as src, atomic_output(dest, suffix=".tif") as tmp, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
-    os.replace(tmp, dest)
     log.info("extracted %s from %s to %s", name, archive, dest)
     return name
