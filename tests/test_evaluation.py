@@ -80,11 +80,14 @@ def test_medians_per_group_and_comparisons_by_hand():
     nse_a = np.array([[0.0, 0.2], [0.4, np.nan]])
     coords = {"period": ["test"], "lat": [0.5, 1.5], "lon": [0.5, 1.5]}
 
-    def ds(r, nse):
-        return xr.Dataset({m: (("period", "lat", "lon"), (r if m == "r" else nse if m == "nse" else r * 0)[None])
-                           for m in ev.METRICS}, coords=coords)
+    def ds(r, nse, months=(12, 10, 8, 0), design="split"):
+        out = xr.Dataset({m: (("period", "lat", "lon"), (r if m == "r" else nse if m == "nse" else r * 0)[None])
+                          for m in ev.METRICS}, coords=coords)
+        out["months"] = (("period", "lat", "lon"), np.array(months).reshape(1, 2, 2))
+        return out.assign_attrs(held_out_design=design)
 
-    scores = {"A": ds(r, nse_a), "B": ds(r - 0.2, nse_a + 0.1)}
+    scores = {"A": ds(r, nse_a), "B": ds(r - 0.2, nse_a + 0.1), "C": ds(r, nse_a, (12, 9, 8, 0)),
+              "other": ds(r, nse_a, design="BCNN periods")}
     labels = np.array([["x", "x"], ["y", ""]], dtype=object)
     table = ev.medians(scores, labels, ("x", "y"), "region")
     a = table[table["product"] == "A"].set_index("region")
@@ -94,6 +97,12 @@ def test_medians_per_group_and_comparisons_by_hand():
     assert cmp.loc["r", "median_difference"] == pytest.approx(0.2) and cmp.loc["r", "share_a_better"] == 1.0
     assert cmp.loc["nse", "share_a_better"] == 0.0
     assert cmp.loc["rmse", "share_a_better"] == 0.0  # equal RMSE is not better
+    assert (cmp["months_a"] == 30).all() and (cmp["months_b"] == 30).all() and cmp["same_months"].all()
+    assert not ev.compare(scores, [("p", "A", "C")])["same_months"].any()  # months differ in one cell: said
+    assert ev.compare(scores, [("p", "A", "other")]).empty  # another held-out design: no comparison on GRACE
+    used = ev.scored_months(scores).set_index("product")
+    assert used.loc["A", "cell_months"] == 30 and used.loc["A", "cells"] == 3
+    assert used.loc["A", "held_out_design"] == "split"
 
 
 def test_comparison_pairs_cover_the_questions():
@@ -167,7 +176,8 @@ EVAL_DEMO = {
 FIGURES = [f"maps_{m}_{p}.png" for m in ("r", "nse") for p in ("test", "pre_grace", "gap")] + [
     f"boxplot_{g}_{p}.png" for g in ("region", "aridity") for p in ("test", "pre_grace", "gap")] + [
     "timeseries_temperate_nodrywarmsum.png", "timeseries_arid_steppehot.png", "gap_mean_std.png", "gap_trend.png"]
-TABLES = ["by_region.csv", "by_aridity.csv", "comparisons.csv", "skill_table.csv", "external/shourya_vs_products.csv"]
+TABLES = ["by_region.csv", "by_aridity.csv", "comparisons.csv", "scored_months.csv", "skill_table.csv",
+          "external/shourya_vs_products.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +221,28 @@ def test_skill_table_scores_every_product_against_the_truth(evaluated):
 
 
 @pytest.mark.integration
-def test_scores_are_cf_netcdf_and_reconstructions_use_their_own_split(evaluated):
+def test_comparisons_are_on_the_same_months_on_both_sides(evaluated):
+    out = evaluated / "results" / "evaluation"
+    cmp = pd.read_csv(out / "comparisons.csv", comment="#")
+    grace = cmp[cmp["period"].isin(["train", "validation", "test"])]
+    assert {"SIF vs noSIF", "model vs baseline"} <= set(grace["comparison"])
+    assert (grace["months_a"] == grace["months_b"]).all() and grace["same_months"].all() and (grace["months_a"] > 0).all()
+    assert not (grace["a"].str.startswith("BCNN_") | grace["b"].str.startswith("BCNN_")).any()  # other months
+    used = pd.read_csv(out / "scored_months.csv", comment="#")
+    test = used[used["period"] == "test"].set_index("product")
+    assert test.loc["LSTM", "held_out_design"].startswith("stored per-cell split: chunks of 25 GRACE months")
+    assert test.loc["LSTM", "held_out_design"] == test.loc["climatology", "held_out_design"]
+    assert test.loc["BCNN_all", "held_out_design"].startswith("BCNN evaluation fit")
+
+
+@pytest.mark.integration
+def test_scores_are_cf_netcdf_and_reconstructions_use_the_stored_split(evaluated):
     res = evaluated / "results"
     s = xr.open_dataset(res / "evaluation" / "scores" / "LSTM.nc")
     assert list(s["period"].values) == ["train", "validation", "test", "pre_grace", "gap", "gap_vs_bcnn"]
     assert s["rmse"].attrs["units"] == "cm" and s["r"].attrs["grid_mapping"] == "crs" and "code_version" in s.attrs
     rec = xr.open_dataset(res / "reconstruction" / "LSTM.nc")
+    np.testing.assert_array_equal(rec["split"].values, xr.open_dataset(res / "split" / "split.nc")["split"].values)
     cube = xr.open_dataset(res / "cube" / "cube.nc")
     cell = np.argwhere(np.isfinite(s["r"].sel(period="test").values))[0]
     i, j = map(int, cell)
