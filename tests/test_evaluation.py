@@ -37,13 +37,32 @@ def test_oudin_pet_and_aridity_index():
     july, january = pet.sel(lat=60.5, time="2001-07-01").item(), pet.sel(lat=60.5, time="2001-01-01").item()
     assert july > 3 * max(january, 1e-9)  # summer demand dominates at 60 N
     pcp = tmp * 0 + 0.05  # 50 mm per month
-    p_yr, pet_yr, ai = aridity.aridity_index(pcp, tmp)
+    p_yr, pet_yr, ai = aridity.aridity_index(pcp, pet)
     np.testing.assert_allclose(p_yr.values, 600.0)
     np.testing.assert_allclose(ai.values, (600.0 / pet_yr).values)
     frozen = tmp * 0 + 250.0  # always below -5 degC: no Oudin PET, so P/PET is infinite and the cell humid
-    _, pet0, ai0 = aridity.aridity_index(pcp, frozen)
+    _, pet0, ai0 = aridity.aridity_index(pcp, aridity.oudin_pet(frozen))
     assert (pet0 == 0).all() and np.isinf(ai0).all()
     assert set(aridity.class_names(aridity.classify(ai0.values.ravel()))) == {"H"}
+
+
+def test_priestley_taylor_pet_stays_positive_where_oudin_vanishes():
+    """A cold, dry cell (-23 degC all year, a cold desert) is no longer "humid": its P/PET is finite."""
+    time = pd.date_range("2001-01-01", periods=24, freq="MS")
+    season = np.sin(2 * np.pi * (time.month.to_numpy() - 4) / 12)
+    tmp = field(np.repeat(288.15 + 10 * season, 2), time=time, lat=(10.5, 60.5))
+    days = time.days_in_month.to_numpy()[:, None, None]
+    rad = tmp * 0 + (12e6 + 6e6 * season[:, None, None]) * days  # net shortwave J m-2 per month
+    rh = tmp * 0 + 60.0
+    pet = aridity.priestley_taylor_pet(tmp, rad, rh)
+    assert (pet >= 0).all() and pet.sel(lat=10.5).sum() > pet.sel(lat=60.5).sum()  # less net longwave loss
+    assert pet.sel(lat=10.5, time="2001-07-01").item() > pet.sel(lat=10.5, time="2001-01-01").item()
+    cold = tmp * 0 + 250.0
+    pcp = tmp * 0 + 0.005  # 5 mm per month: a cold desert
+    _, pet_yr, ai = aridity.aridity_index(pcp, aridity.priestley_taylor_pet(cold, rad, rh))
+    assert (pet_yr > 50).all() and np.isfinite(ai).all()
+    assert aridity.oudin_pet(cold).sum() == 0  # where Oudin would have called it humid
+    assert set(aridity.class_names(aridity.classify(ai.values.ravel()))) <= {"HA", "A", "SA"}
 
 
 def test_baselines_never_see_test_months():
@@ -257,9 +276,9 @@ def test_scores_are_cf_netcdf_and_reconstructions_use_the_stored_split(evaluated
     assert a["aridity_class"].attrs["flag_meanings"].startswith("unknown hyper_arid")
     forced = (cube["pcp"].notnull() & cube["tmp"].notnull()).sum("time") >= 12  # a year of forcing at least
     np.testing.assert_array_equal(a["aridity_class"].values >= 0, forced.values)
-    frozen = a["pet_annual"].values == 0  # the demo's polar patch: Oudin PET is 0, P/PET infinite -> humid
-    assert (a["aridity_class"].values[frozen] == 4).all()
-    np.testing.assert_array_equal(np.isfinite(a["aridity_index"].values), forced.values & ~frozen)
+    # Priestley–Taylor PET (the default) is positive in every forced cell, the cold ones too: P/PET is finite
+    assert (a["pet_annual"].values[forced.values] > 0).all() and "Priestley" in a.attrs["aridity_method"]
+    np.testing.assert_array_equal(np.isfinite(a["aridity_index"].values), forced.values)
 
 
 @pytest.mark.integration
