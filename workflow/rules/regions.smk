@@ -11,7 +11,7 @@ rule koppen_classes:
         "Köppen–Geiger class of each analysis cell (majority by area)"
     input:
         koppen=input_file("koppen"),
-        code=package_modules("grid", "io/koppen"),
+        code=script_imports("koppen_classes.py"),
     output:
         "results/regions/koppen_classes.nc",
     params:
@@ -38,7 +38,7 @@ rule region_cells:
     input:
         cube="results/cube/cube.nc",
         classes="results/regions/koppen_classes.nc",
-        code=package_modules("regions"),
+        code=script_imports("region_cells.py"),
     output:
         "results/regions/{region}.nc",
     params:
@@ -61,7 +61,8 @@ rule region_summary:
     message:
         "Table of cells per region"
     input:
-        expand("results/regions/{region}.nc", region=REGIONS),
+        regions=expand("results/regions/{region}.nc", region=REGIONS),
+        code=script_imports("region_summary.py"),
     output:
         report(
             "results/regions/summary.csv",

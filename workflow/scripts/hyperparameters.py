@@ -40,7 +40,7 @@ if s["source"] == "published":
             raise
         log.warning("%s; hyperparameters.fallback_to_tune is set: tuning instead", err)
 if hp is None:
-    device = resolve_device(t["device"], log)
+    device = resolve_device(snakemake.resources.device, log)
     cells = sample_cells(len(x), s["cells"], t["seed"])
     log.info("tuning %s in %s on %d of %d cells, %d trials", model, region, len(cells), len(x), s["trials"])
     hp = tune_hyperparameters(

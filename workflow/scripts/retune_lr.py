@@ -46,7 +46,7 @@ else:
         study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"], fits=t["fits"],
         settings=TrainSettings(t["epochs"], t["patience"], t["batch_size"]),
         tune_settings=TrainSettings(s["epochs"], s["patience"], t["batch_size"]),
-        include_current=t["include_current_month"], device=str(resolve_device(t["device"], log)))
+        include_current=t["include_current_month"], device=str(resolve_device(snakemake.resources.device, log)))
 final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none")
 write_netcdf(final, snakemake.output.final, config)
 write_csv(table, snakemake.output.low_pcc, config)
