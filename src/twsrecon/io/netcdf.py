@@ -68,8 +68,9 @@ def _undecodable_time(path, err) -> None:
         return  # not readable even so: the caller reports a corrupt file
 
 
-def read_latlon(path) -> tuple[np.ndarray, np.ndarray]:
-    """A netCDF file's latitude and longitude coordinates only (no data read): for checks before any job."""
+def read_latlon(path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A netCDF file's latitude and longitude coordinates and the names of its gridded variables (no data
+    read): for checks before any job."""
     with xr.open_dataset(path, engine="netcdf4", decode_times=False, cache=False) as ds:
         names = {}
         for axis, aliases in (("lat", ("lat", "latitude", "y")), ("lon", ("lon", "longitude", "x"))):
@@ -77,7 +78,8 @@ def read_latlon(path) -> tuple[np.ndarray, np.ndarray]:
             if not found:
                 raise InputError(path, f"no {axis} coordinate (looked for {', '.join(aliases)})")
             names[axis] = found[0]
-        return ds[names["lat"]].values, ds[names["lon"]].values
+        gridded = [n for n, v in ds.data_vars.items() if {names["lat"], names["lon"]} <= set(v.dims)]
+        return ds[names["lat"]].values, ds[names["lon"]].values, gridded
 
 
 LATLON_NAMES = {"lat": ("latitude", "y"), "lon": ("longitude", "x")}
