@@ -126,6 +126,9 @@ def check_inputs(config: dict) -> None:
         if key in covering:
             try:
                 lat, lon, variables = read_latlon(path)
+            except Exception:
+                continue  # not readable as netCDF: the job that reads it says why, in full
+            try:
                 check_covers(lat, lon, grid, path, ", ".join(variables) or None)
             except InputError as err:
                 raise ConfigError(f"{key}: {err} (config key 'grid')") from None

@@ -13,7 +13,7 @@ from safetensors.torch import save_file  # noqa: E402
 from twsrecon.gapfill import GAP, fit_bcnn, in_periods, nse_against_truth, prepare_gapfill, product, score_test_months  # noqa: E402,E501
 from twsrecon.io import atomic_output, write_csv, write_netcdf  # noqa: E402
 from twsrecon.provenance import canonical_json  # noqa: E402
-from twsrecon.training import resolve_device  # noqa: E402
+from twsrecon.device import resolve_device  # noqa: E402
 
 exp, pset = snakemake.wildcards.experiment, snakemake.wildcards.predictors
 s = snakemake.params.settings
