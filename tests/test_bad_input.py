@@ -99,11 +99,61 @@ def corrupt_data(files, config):
 
 def missing_file(files, config):
     os.remove(files["sif"])
-    return files["sif"], None, "Missing input files"
+    return files["sif"], None, "inputs.sif.path: no such file"
+
+
+def era5_half_domain(files, config):
+    # avgad covers only the northern half of the latitudes, avgua all of them
+    def change(ds):
+        return ds.isel(latitude=slice(0, ds.sizes["latitude"] // 2))
+    rewrite(files["avgad"], change)
+    return files["avgad"], "tp, ssr, e, ro", "but the analysis domain needs lat"
+
+
+def grace_all_fill(files, config):
+    def change(ds):
+        ds["lwe_thickness"] = ds["lwe_thickness"].where(False)  # every value _FillValue on writing
+        return ds
+    rewrite(files["grace"], change)
+    return files["grace"], "lwe_thickness", "no valid values on the domain"
+
+
+def with_duplicate_months(ds, expver_of_copy):
+    """The last three months once more, as the CDS delivers overlapping ERA5/ERA5T requests."""
+    last = ds.isel(valid_time=slice(-3, None)).copy(deep=True)
+    last["expver"] = ("valid_time", np.array([expver_of_copy] * 3, dtype=object))
+    for v in ("tp", "ssr", "t2m", "d2m", "sd"):
+        if v in last:
+            last[v] = last[v] * 1.01
+    return xr.concat([ds, last], dim="valid_time", data_vars="minimal", coords="different", compat="equals")
+
+
+def era5t_twice(files, config):
+    # the duplicates are ERA5T twice (expver 0005 and 0005): no final value to prefer
+    rewrite(files["avgua"], lambda ds: with_duplicate_months(ds, "0005"))
+    return files["avgua"], "valid_time", "appear more than once and cannot be resolved: 2021-10 (expver 0005, 0005)"
+
+
+def grace_time_units(files, config):
+    def change(ds):
+        ds["time"].attrs["units"] = "months since 2002-01-01"
+        return ds
+    rewrite(files["grace"], change)
+    return files["grace"], "time", "time units 'months since 2002-01-01' cannot be decoded"
+
+
+def sif_mostly_missing(files, config):
+    def change(ds):
+        var = next(v for v in ds.data_vars if {"lat", "lon"} <= set(ds[v].dims))
+        ds[var] = ds[var].where(ds["lat"] > ds["lat"].quantile(0.75))  # the southern three quarters missing
+        return ds
+    rewrite(files["sif"], change)
+    return files["sif"], ("sif", "SIF", "sif_daily"), "more than prepare.max_missing_share = 0.5"
 
 
 CASES = [drop_d2m, unknown_units, mislabelled_units, daily_time_axis, domain_not_covered, truncated_file,
-         corrupt_data, missing_file]
+         corrupt_data, missing_file, era5_half_domain, grace_all_fill, era5t_twice, grace_time_units,
+         sif_mostly_missing]
 
 
 @pytest.mark.integration
@@ -137,3 +187,103 @@ def test_user_inputs_build_a_cube_and_stay_unmodified(user_inputs):
     assert pd.DatetimeIndex(cube["time"].values)[[0, -1]].strftime("%Y-%m").tolist() == ["1982-01", "2021-12"]
     assert {k: sha256(p) for k, p in files.items()} == before
     assert {k: os.path.getmtime(p) for k, p in files.items()} == mtimes
+
+
+@pytest.mark.integration
+def test_grid_outside_the_data_fails_before_any_job(user_inputs):
+    work, files, config = user_inputs
+    config["grid"]["lat_max"] += 4  # beyond every file
+    before = {k: sha256(p) for k, p in files.items()}
+    proc = run_snakemake(work, CUBE, config=config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"inputs.grace.path: file '{files['grace']}', variable 'lwe_thickness" in out, out[-3000:]
+    assert "but the analysis domain needs lat" in out, out[-3000:]
+    assert "Building DAG of jobs" not in out and not (work / "logs").exists(), out[-3000:]
+    assert {k: sha256(p) for k, p in files.items()} == before
+
+
+@pytest.mark.integration
+def test_era5_final_beats_era5t_duplicates(user_inputs):
+    """The same months as final ERA5 (0001) and ERA5T (0005): the final values are kept, the months logged."""
+    from twsrecon.grid import Grid
+    from twsrecon.io.era5 import read_era5
+    from twsrecon.timeaxis import months
+
+    work, files, config = user_inputs
+    clean = read_era5([files["avgua"], files["avgad"]], months("2021-01", "2021-12"))["tmp"].load()
+    # The copies are the final values (0001); the file's own last three months are ERA5T (0005), x 1.01.
+    def change(ds):
+        final = with_duplicate_months(ds, "0001")
+        n = ds.sizes["valid_time"]
+        swap = final.isel(valid_time=list(range(n - 3)) + list(range(n, n + 3)) + list(range(n - 3, n)))
+        for v in ("tp", "ssr", "t2m", "d2m", "sd"):  # put the true values on the 0001 copies
+            if v in swap:
+                swap[v][n - 3:n] = ds[v][n - 3:n].values
+                swap[v][n:] = ds[v][n - 3:n].values * 1.01
+        return swap
+    rewrite(files["avgua"], change)
+    with xr.open_dataset(files["avgua"]) as raw:
+        stamps = pd.DatetimeIndex(raw["valid_time"].values).strftime("%Y-%m")
+        assert list(stamps).count("2021-12") == 2 and set(raw["expver"].values[-6:]) == {"0001", "0005"}
+    before = {k: sha256(p) for k, p in files.items()}
+    got = read_era5([files["avgua"], files["avgad"]], months("2021-01", "2021-12"))["tmp"].load()
+    np.testing.assert_array_equal(got.values, clean.values)  # the final values, not the ERA5T ones
+
+    run_snakemake(work, CUBE, config=config)
+    log = (work / "logs/prepare_cube.log").read_text()
+    assert "ERA5T (expver 0005) values dropped for 3 month(s)" in log and "2021-10, 2021-11, 2021-12" in log, log
+    assert (work / CUBE).exists()
+    assert {k: sha256(p) for k, p in files.items()} == before
+
+
+def test_era5_old_layout_duplicates_follow_the_same_rule(demo_world, tmp_path):
+    """Pre-2024 layout: an expver dimension; a month with data in both versions keeps the final one."""
+    from twsrecon.io.era5 import open_era5
+
+    _, paths = demo_world
+    with xr.open_dataset(paths["era5"][0]) as ds:
+        ds = ds.load()
+    ds = ds.drop_vars("expver").rename(valid_time="time", latitude="latitude")
+    final = ds.expand_dims(expver=["0001"])
+    era5t = (ds * 1.01).expand_dims(expver=["0005"])
+    old = xr.concat([final, era5t], dim="expver")
+    old = old.where((old["expver"] == "0001") | (old["time"] >= old["time"][-3]))  # ERA5T: last 3 months only
+    old.to_netcdf(tmp_path / "old.nc")
+    fields, _ = open_era5([tmp_path / "old.nc"])
+    np.testing.assert_array_equal(fields["t2m"].values, ds["t2m"].values)
+    # the same month twice in one version's entries cannot be resolved: named with the layout's time name
+    twice = xr.concat([final, final.isel(time=[-1])], dim="time")
+    twice.to_netcdf(tmp_path / "twice.nc")
+    with pytest.raises(Exception, match=r"variable 'time'.*not monthly"):
+        open_era5([tmp_path / "twice.nc"])
+
+
+@pytest.mark.integration
+def test_zero_usable_regions_fail_naming_why(tmp_path):
+    from conftest import TINY_DEMO
+
+    config = {**TINY_DEMO, "regions": {"min_cells": 10000, "include": ["temperate_nodrywarmsum", "polar_tundra"]}}
+    proc = run_snakemake(tmp_path, "results/regions/summary.csv", config=config, check=False)
+    out = proc.stdout + proc.stderr + (tmp_path / "logs/region_summary.log").read_text()
+    assert proc.returncode != 0
+    assert "no usable region: all 2 were left out" in out, out[-3000:]
+    for region in ("temperate_nodrywarmsum", "polar_tundra"):
+        assert f"{region}: " in out and "usable cells < regions.min_cells = 10000" in out, out[-3000:]
+    assert not (tmp_path / "results/regions/summary.csv").exists()
+
+
+def test_era5_reader_checks_each_file_before_combining(user_inputs):
+    """Without the check before any job (a downloaded file appears only when its job ran), the reader stops on
+    the file that does not cover the domain, before the step-type files are combined (no NaN-filled rows)."""
+    from twsrecon.errors import InputError
+    from twsrecon.grid import Grid
+    from twsrecon.io.era5 import read_era5
+    from twsrecon.timeaxis import months
+
+    _, files, config = user_inputs
+    era5_half_domain(files, config)
+    with pytest.raises(InputError) as err:
+        read_era5([files["avgua"], files["avgad"]], months("2021-01", "2021-12"), grid=Grid.from_config(config["grid"]))
+    assert str(err.value).startswith(f"file '{files['avgad']}', variable 'tp, ssr, e, ro': grid covers lat 38.125..")
+    assert "but the analysis domain needs lat 30..46" in str(err.value)

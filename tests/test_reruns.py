@@ -143,7 +143,7 @@ def test_model_code_change_reruns_training_not_data_preparation(complete):
     with restored(repo / "src/twsrecon/models.py") as models:
         models.write_text(models.read_text() + "\n# an edit to the networks' module\n")
         jobs = plan(complete)
-    assert set(jobs) == modelling([A, B]) | evaluation()
+    assert set(jobs) == modelling([A, B]) | evaluation()  # not the BCNN: its scripts do not import models.py
     # The reasons a user reads: the edited module for the first jobs that use it; Snakemake names only the
     # upstream outputs for the jobs below them (which use models.py too).
     for (rule, _), reason in jobs.items():
@@ -173,4 +173,54 @@ def test_every_planned_job_has_a_reason(complete):
             assert reason == "Updated input files: resources/demo/sif_monthly_0p5deg.nc", reason
         else:
             assert reason.startswith("Input files updated by another job: results/"), (rule, reason)
+    assert plan(complete) == {}
+
+
+def test_training_setting_reruns_training_not_tuning(complete):
+    # models.epochs is a training setting: the tuning has its own (hyperparameters.epochs)
+    config = {**RERUN, "models": {**RERUN["models"], "epochs": RERUN["models"]["epochs"] + 1}}
+    jobs = plan(complete, config)
+    hp = {k for k in modelling([A, B]) if k[0] == "hyperparameters"}
+    assert hp and set(jobs) == (modelling([A, B]) - hp) | evaluation()
+    for (rule, _), reason in jobs.items():
+        if rule in ("train_chunk", "retune_lr"):
+            assert reason == "Params have changed since last execution", (rule, reason)
+    assert plan(complete) == {}
+
+
+@pytest.mark.parametrize("section", ["models", "gapfill"])
+def test_device_reruns_nothing(complete, section):
+    # where a job runs does not change what it computes: not a param (a resource)
+    config = {**RERUN, section: {**RERUN[section], "device": "cuda"}}
+    assert plan(complete, config) == {}
+
+
+def test_new_predictor_set_runs_only_its_fits_and_consumers(complete):
+    sets = {**RERUN["gapfill"]["predictor_sets"], "noSIF": ["pcp", "tmp", "snow", "rad", "rh"]}
+    config = {**RERUN, "gapfill": {**RERUN["gapfill"], "predictor_sets": sets}}
+    jobs = plan(complete, config)
+    assert set(jobs) == evaluation(("BCNN_noSIF",)) | job_keys(
+        ("all", {}), ("bcnn", {"experiment": "evaluation", "predictors": "noSIF"}),
+        ("bcnn", {"experiment": "production", "predictors": "noSIF"}))
+    assert plan(complete) == {}
+
+
+def test_metrics_edit_reruns_the_rules_that_import_it(complete):
+    repo, _ = complete
+    # The rules in this DAG whose scripts import twsrecon.metrics, directly or through other modules
+    # (bcnn via gapfill, the modelling rules via training/reconstruction, the scoring via evaluation).
+    importing = {"bcnn", "hyperparameters", "train_chunk", "retune_lr", "merge_reconstruction",
+                 "reconstruction_skill", "score_product", "evaluation_tables", "skill_table", "score_maps",
+                 "score_boxplots", "gap_trend"}
+    with restored(repo / "src/twsrecon/metrics.py") as metrics:
+        metrics.write_text(metrics.read_text() + "\n# an edit to the metrics\n")
+        jobs = plan(complete)
+    below = job_keys(("gapfill_product", {}), ("gap_figures", {}))  # made from the BCNN fits, import no metrics
+    assert set(jobs) == modelling([A, B]) | evaluation((*MODELS, "BCNN_all", "climatology", "trend_season")) | \
+        below | job_keys(*[("bcnn", {"experiment": e, "predictors": "all"}) for e in ("evaluation", "production")]) | \
+        job_keys(("gap_trend", {}))
+    edited = {rule for (rule, _), reason in jobs.items() if f"{repo}/src/twsrecon/metrics.py" in reason}
+    assert edited == importing
+    # never the data preparation, which does not import it
+    assert not {rule for rule, _ in jobs} & {"prepare_cube", "region_cells", "koppen_classes", "aridity"}
     assert plan(complete) == {}

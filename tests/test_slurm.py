@@ -34,7 +34,7 @@ LOCAL_RULES = {"all", "demo_world", "koppen_classes", "region_summary", "split",
                "evaluation_tables", "skill_table", "score_maps", "score_boxplots", "timeseries_figure", "gap_figures"}
 CPU_RULES = {"prepare_cube", "region_cells", "merge_reconstruction", "aridity", "score_product", "gap_trend"}
 GPU_RULES = {"hyperparameters", "train_chunk", "retune_lr", "bcnn"}
-# The rule log each GPU job writes (the device line comes from twsrecon.training.resolve_device).
+# The rule log each GPU job writes (the device line comes from twsrecon.device.resolve_device).
 GPU_LOGS = {"hyperparameters": "logs/hyperparameters/{model}/{region}.log",
             "train_chunk": "logs/train_chunk/{model}/{region}/chunk{chunk}.log",
             "retune_lr": "logs/retune_lr/{model}/{region}.log",

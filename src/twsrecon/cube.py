@@ -27,17 +27,19 @@ log = logging.getLogger(__name__)
 
 def land_fraction(land_mask: xr.DataArray, grid: Grid, path) -> xr.DataArray:
     """Share of each analysis cell that the mascon land mask calls land."""
-    lm = land_mask.astype("float64").where(np.isfinite(land_mask), 0.0).rename("land_fraction")
+    lm = land_mask.astype("float64").where(np.isfinite(land_mask), 0.0).rename(land_mask.name or "land_mask")
     return regrid(lm, grid, path=path, min_coverage=0.0).fillna(0.0)
 
 
 def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, config: dict,
                chunk_months: int = 12, min_coverage: float = 0.5, min_land_fraction: float = 0.5,
-               threads: int = 1) -> None:
+               max_missing_share: float = 1.0, threads: int = 1) -> None:
     """Read, convert, regrid and write the cube variable by variable, chunk by chunk along time.
 
     Each variable is computed straight into the (temporary) output file, so peak memory is a few
-    time chunks of one source field whatever the input size.
+    time chunks of one source field whatever the input size. A field without any valid value on the domain,
+    or (with a land mask) a predictor incomplete on more than `max_missing_share` of the land cells, is an
+    error naming its file and variable: it would otherwise surface only as regions without usable cells.
     """
     period = months(start, end)
     g = inputs["grace"]
@@ -45,7 +47,7 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
         g["path"], apply_scale_factor=g.get("apply_scale_factor", False),
         scale_factor_path=g.get("scale_factor"), land_mask_path=g.get("land_mask"), chunk_months=chunk_months)
     report.log()
-    era5 = read_era5(inputs["era5"]["paths"], period, chunk_months)
+    era5 = read_era5(inputs["era5"]["paths"], period, chunk_months, grid)
     sif = read_sif(inputs["sif"]["path"], period, inputs["sif"].get("variable"), chunk_months)
 
     fields = {**{v: era5[v] for v in era5.data_vars}, "sif": sif, "twsa": twsa.reindex(time=period)}
@@ -86,15 +88,36 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
                 out = out.where(land.values)
             out = out.chunk({"time": chunk_months}).assign_attrs(da.attrs)
             log.info("writing %s from %s (%s)", name, source, source_var)
-            try:
-                xr.Dataset({name: out.drop_vars(["time", "lat", "lon"])}).to_netcdf(
-                    tmp, mode="a", encoding={name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
-                                                    "chunksizes": chunks}})
+            write = xr.Dataset({name: out.drop_vars(["time", "lat", "lon"])}).to_netcdf(
+                tmp, mode="a", compute=False,
+                encoding={name: {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan), "chunksizes": chunks}})
+            try:  # the counts share the write's graph: the field is read and regridded once
+                _, any_valid, complete = dask.compute(write, out.notnull().any("time"), out.notnull().all("time"))
             except InputError:
                 raise
             except Exception as err:
                 raise InputError(source, f"cannot read the data (truncated or corrupt file?): {err}",
                                  source_var) from err
+            check_field(name, any_valid.values, complete.values, None if land is None else land.values, grid,
+                        source, source_var, max_missing_share)
+
+
+def check_field(name, any_valid, complete, land, grid: Grid, source, source_var, max_missing_share) -> None:
+    """Stop on a field that is empty on the domain, or a predictor missing on too many land cells."""
+    where = (f"the domain lat {grid.lat_min:g}..{grid.lat_max:g}, lon {grid.lon_min:g}..{grid.lon_max:g}"
+             + (" (land cells)" if land is not None else ""))
+    if not any_valid.any():
+        raise InputError(source, f"no valid values on the domain: every value on {where} is missing "
+                                 "(_FillValue or NaN)", source_var)
+    if land is None or name == "twsa" or not land.any():
+        return
+    missing = int((land & ~complete).sum())
+    share = missing / int(land.sum())
+    log.info("%s: missing in some month on %d of %d land cells (%.1f%%)", name, missing, int(land.sum()), 100 * share)
+    if share > max_missing_share:
+        raise InputError(source, f"missing in at least one month on {missing} of {int(land.sum())} land cells "
+                                 f"({share:.0%}) of {where}, more than prepare.max_missing_share = "
+                                 f"{max_missing_share:g}", source_var)
 
 
 def build_koppen(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land: float = 0.5) -> None:

@@ -119,6 +119,32 @@ def split_dataset(region: xr.Dataset, *, chunk_months: int, seed: int, fractions
     return ds
 
 
+def gridded_split(splits: list[xr.Dataset], grid_coords: xr.Dataset, time) -> xr.Dataset:
+    """The stored split of every region's cells on the analysis grid, over the GRACE era (grace_time):
+    the one set of train/validation/test months every product is scored on."""
+    nlat, nlon = grid_coords.sizes["lat"], grid_coords.sizes["lon"]
+    time = pd.DatetimeIndex(time)
+    flags = np.zeros((len(time), nlat, nlon), np.int8)
+    for s in splits:
+        if s.sizes.get("cell", 0) == 0:
+            continue
+        if not pd.DatetimeIndex(s["time"].values).equals(time):
+            raise ValueError(f"split of region {s.attrs.get('region')} is on another time axis than the cube")
+        i, j = np.divmod(s["cell"].values, nlon)
+        flags[:, i, j] = s["split"].transpose("time", "cell").values
+    grace = (flags > 0).any((1, 2))
+    first, last = np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1)
+    ds = grid_coords.copy()
+    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
+                                      {"standard_name": "time", "long_name": "months of the GRACE/GRACE-FO era"}))
+    ds["split"] = (("grace_time", "lat", "lon"), flags[first:last + 1], {
+        **SPLIT_ATTRS, "grid_mapping": "crs",
+        "long_name": "split of each GRACE month of each cell (drawn once, before any tuning or training)"})
+    if splits:
+        ds.attrs.update({k: v for k, v in splits[0].attrs.items() if k.startswith("split_")})
+    return ds
+
+
 def months_per_set(flags: np.ndarray) -> np.ndarray:
     """Months of train, validation and test per cell, (C, 3)."""
     return np.stack([(flags == f).sum(-1) for f in (TRAIN, VAL, TEST)], axis=-1)

@@ -141,6 +141,26 @@ def lon_overlap(src_edges: np.ndarray, tgt_edges: np.ndarray) -> np.ndarray:
     return w
 
 
+def check_covers(src_lat, src_lon, grid: Grid, path=None, variable=None) -> None:
+    """An input's grid (cell centres, any order and lon convention) must cover the whole analysis domain.
+
+    Needs only the coordinates, so it runs on a file's metadata before any data is read or combined.
+    """
+    lat_e = edges_from_centres(np.sort(np.asarray(src_lat, float)), path, "latitude")
+    lon = np.asarray(src_lon, float)
+    lon_e = edges_from_centres(np.sort(((lon + 180.0) % 360.0) - 180.0), path, "longitude")  # as normalise_lon
+    tol = 1e-6
+    lon_global = lon_e[-1] - lon_e[0] >= 360.0 - tol
+    if lat_e[0] > grid.lat_min + tol or lat_e[-1] < grid.lat_max - tol or (not lon_global and (
+            lon_e[0] > grid.lon_min + tol or lon_e[-1] < grid.lon_max - tol)):
+        raise InputError(
+            path,
+            f"grid covers lat {lat_e[0]:g}..{lat_e[-1]:g}, lon {lon_e[0]:g}..{lon_e[-1]:g} but the analysis "
+            f"domain needs lat {grid.lat_min:g}..{grid.lat_max:g}, lon {grid.lon_min:g}..{grid.lon_max:g}",
+            variable,
+        )
+
+
 def _sin_deg(x):
     return np.sin(np.deg2rad(np.clip(x, -90.0, 90.0)))
 
@@ -169,14 +189,8 @@ class Regridder:
                 raise InputError(path, f"grid lat {lat_e[0]:g}..{lat_e[-1]:g}, lon {lon_e[0]:g}..{lon_e[-1]:g} does "
                                        f"not overlap the analysis domain lat {grid.lat_min:g}..{grid.lat_max:g}, "
                                        f"lon {grid.lon_min:g}..{grid.lon_max:g}", variable)
-        elif lat_e[0] > grid.lat_min + tol or lat_e[-1] < grid.lat_max - tol or (not lon_global and (
-                lon_e[0] > grid.lon_min + tol or lon_e[-1] < grid.lon_max - tol)):
-            raise InputError(
-                path,
-                f"grid covers lat {lat_e[0]:g}..{lat_e[-1]:g}, lon {lon_e[0]:g}..{lon_e[-1]:g} but the analysis "
-                f"domain is lat {grid.lat_min:g}..{grid.lat_max:g}, lon {grid.lon_min:g}..{grid.lon_max:g}",
-                variable,
-            )
+        else:
+            check_covers(src_lat, src_lon, grid, path, variable)
         return cls(overlap_matrix(lat_e, grid.lat_edges, _sin_deg), lon_overlap(lon_e, grid.lon_edges), min_coverage)
 
     def _apply(self, x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 
 from .baselines import climatology_baseline
-from .features import SPLIT_ATTRS, TEST, TRAIN, VAL, RobustScaler, reference, windows
+from .features import TEST, TRAIN, VAL, RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
 from .metrics import pearson_r
 from .models import BatchedRegressor, uses_sif
@@ -191,32 +191,6 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
                 "time": ds["time"].values, "feature": feats},
     )
     return out
-
-
-def gridded_split(splits: list[xr.Dataset], grid_coords: xr.Dataset, time) -> xr.Dataset:
-    """The stored split of every region's cells on the analysis grid, over the GRACE era (grace_time):
-    the one set of train/validation/test months every product is scored on."""
-    nlat, nlon = grid_coords.sizes["lat"], grid_coords.sizes["lon"]
-    time = pd.DatetimeIndex(time)
-    flags = np.zeros((len(time), nlat, nlon), np.int8)
-    for s in splits:
-        if s.sizes.get("cell", 0) == 0:
-            continue
-        if not pd.DatetimeIndex(s["time"].values).equals(time):
-            raise ValueError(f"split of region {s.attrs.get('region')} is on another time axis than the cube")
-        i, j = np.divmod(s["cell"].values, nlon)
-        flags[:, i, j] = s["split"].transpose("time", "cell").values
-    grace = (flags > 0).any((1, 2))
-    first, last = np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1)
-    ds = grid_coords.copy()
-    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
-                                      {"standard_name": "time", "long_name": "months of the GRACE/GRACE-FO era"}))
-    ds["split"] = (("grace_time", "lat", "lon"), flags[first:last + 1], {
-        **SPLIT_ATTRS, "grid_mapping": "crs",
-        "long_name": "split of each GRACE month of each cell (drawn once, before any tuning or training)"})
-    if splits:
-        ds.attrs.update({k: v for k, v in splits[0].attrs.items() if k.startswith("split_")})
-    return ds
 
 
 def gridded(finals: list[xr.Dataset], split: xr.Dataset, model_type: str, predict_start: str) -> xr.Dataset:

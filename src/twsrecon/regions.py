@@ -140,3 +140,18 @@ def summary_table(paths):
                 "included": bool(a["included"]), "reason": a["exclusion_reason"],
             })
     return pd.DataFrame(rows)
+
+
+class NoUsableRegionError(ValueError):
+    """Every region was left out: the workflow would end with empty reconstructions."""
+
+
+def require_usable_region(table) -> None:
+    """Stop when no region is usable, naming why each one was dropped (the per-region warnings alone are easy
+    to miss in a run that otherwise 'succeeds')."""
+    if table["included"].any():
+        return
+    reasons = "\n".join(
+        f"  {r.region}: {r.reason or 'left out'} ({r.cells_in_class} cells in class, {r.dropped_missing_predictor} "
+        f"dropped for a missing predictor, {r.dropped_no_twsa} without any GRACE month)" for r in table.itertuples())
+    raise NoUsableRegionError(f"no usable region: all {len(table)} were left out:\n{reasons}")

@@ -10,34 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .device import resolve_device  # noqa: F401  (its home before; the scripts' import)
 from .models import model_axis
 
 log = logging.getLogger(__name__)
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def resolve_device(name: str, log: logging.Logger | None = None, key: str = "models.device") -> torch.device:
-    """The configured device; asking for CUDA without a visible GPU is an error, never a silent CPU run.
-
-    With `log`, one line says the device used and the GPUs the scheduler gave the job (CUDA_VISIBLE_DEVICES,
-    set by SLURM for a job submitted with --gpus), so a job log shows both.
-    """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"{key} is 'cuda' but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES={visible}, "
-            f"torch {torch.__version__}); run on a GPU node or set {key}: cpu")
-    if log is not None:
-        log.info("device %s; CUDA_VISIBLE_DEVICES=%s; GPUs seen by PyTorch: %d", name, visible,
-                 torch.cuda.device_count())
-    return torch.device(name)
 
 
 @dataclass(frozen=True)

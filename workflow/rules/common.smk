@@ -1,11 +1,12 @@
 # Config validation, paths and input functions shared by every rule file.
 
-from twsrecon.config import validate
+from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
 from twsrecon.regions import REGIONS as ALL_REGIONS
 
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+check_inputs(config)  # missing files and a grid outside the data, before any job
 
 DEMO = config["demo"]["enabled"]
 REGIONS = list(config["regions"]["include"])
@@ -72,9 +73,20 @@ def grace_aux_files(wildcards):
     return {k: g[k] for k in ("scale_factor", "land_mask") if not DEMO and g.get(k)}
 
 
-def package_modules(*names):
-    """Package modules a rule's result depends on: editing one reruns the rule (Snakemake does not track imports)."""
-    return [str(SRC / "twsrecon" / f"{name}.py") for name in names]
+def script_imports(script):
+    """The package modules a rule's script imports, directly or transitively (twsrecon.imports): declared as
+    inputs, so editing a module reruns exactly the rules that run it (Snakemake does not follow imports)."""
+    from twsrecon.imports import import_closure
+
+    return import_closure(Path(workflow.basedir) / "workflow" / "scripts" / script, SRC)
+
+
+def config_keys(section, *keys, **extra):
+    """The params of a job: only the keys of `section` it uses (plus `extra`). Snakemake reruns a job whose
+    params changed, so a whole section would rerun it for any key of the section (PyPSA-Eur's config provider).
+    Keys that cannot change results (`device`) go to the rule's resources instead, which are not tracked."""
+    values = config[section]
+    return {k: values[k] for k in keys} | extra
 
 
 def input_mb(wildcards, input):
@@ -123,9 +135,15 @@ def split_history():
     return window - 1 if config["models"]["include_current_month"] else window
 
 
-def training_settings():
-    """Settings every training job shares (seed included, so the same config gives the same numbers)."""
-    return config["models"] | {"seed": config["seed"]}
+def training_settings(*keys):
+    """The `models` keys a training rule uses, and the seed (the same config gives the same numbers)."""
+    return config_keys("models", *keys, seed=config["seed"])
+
+
+def tuning_settings(region, *keys):
+    """The hyperparameter settings of one region (see hp_settings) that a rule uses."""
+    s = hp_settings(region)
+    return {k: s[k] for k in keys}
 
 
 def gapfill_targets():

@@ -15,7 +15,7 @@ rule demo_world:
         koppen=DEMO_FILES["koppen"],
         truth=DEMO_FILES["truth"],
     input:
-        code=package_modules("demo", "grid", "units"),
+        code=script_imports("demo_world.py"),
     params:
         demo=config["demo"],
         period=config["period"],
@@ -42,7 +42,7 @@ rule prepare_cube:
         grace=input_file("grace"),
         era5=input_file("era5"),
         sif=input_file("sif"),
-        code=package_modules("cube", "grid", "units", "timeaxis", "io/era5", "io/grace", "io/sif"),
+        code=script_imports("prepare_cube.py"),
     output:
         "results/cube/cube.nc",
     params:

@@ -24,7 +24,7 @@ rule aridity:
     input:
         cube="results/cube/cube.nc",
         map=[EVAL["aridity"]["path"]] if EVAL["aridity"]["source"] == "map" else [],
-        code=package_modules("aridity"),
+        code=script_imports("aridity.py"),
     output:
         "results/evaluation/aridity.nc",
     params:
@@ -48,6 +48,7 @@ rule external_product:
         "Regridding the external TWSA product {wildcards.external} to the analysis grid"
     input:
         lambda wc: EVAL["external"][wc.external]["path"],
+        code=script_imports("external_product.py"),
     output:
         "results/evaluation/external/{external}.nc",
     params:
@@ -73,7 +74,7 @@ rule score_product:
         unpack(product_inputs),
         cube="results/cube/cube.nc",
         truth=DEMO_FILES["truth"] if DEMO else [],
-        code=package_modules("evaluation", "metrics", "baselines"),
+        code=script_imports("score_product.py"),
     output:
         "results/evaluation/scores/{product}.nc",
     params:
@@ -99,6 +100,7 @@ rule evaluation_tables:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
         aridity="results/evaluation/aridity.nc",
         koppen="results/regions/koppen_classes.nc",
+        code=script_imports("evaluation_tables.py"),
     output:
         by_region=report("results/evaluation/by_region.csv", caption="../report/by_region.rst",
                          category="Evaluation", subcategory="Tables"),
@@ -127,6 +129,7 @@ rule skill_table:
     input:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
         aridity="results/evaluation/aridity.nc",
+        code=script_imports("skill_table.py"),
     output:
         report("results/evaluation/skill_table.csv", caption="../report/skill_table.rst", category="Evaluation",
                subcategory="Tables"),
@@ -150,6 +153,7 @@ rule compare_external:
         gap_product=["results/gapfill/bcnn.nc"] if HAS_GAP_PRODUCT else [],
         cube="results/cube/cube.nc",
         koppen="results/regions/koppen_classes.nc",
+        code=script_imports("compare_external.py"),
     output:
         report("results/evaluation/external/{external}_vs_products.csv", caption="../report/external.rst",
                category="Evaluation", subcategory="External products"),
@@ -172,6 +176,7 @@ rule gap_trend:
     input:
         cube="results/cube/cube.nc",
         gap_product="results/gapfill/bcnn.nc",
+        code=script_imports("gap_trend.py"),
     output:
         "results/evaluation/gap_trend.nc",
     log:
@@ -192,6 +197,7 @@ rule score_maps:
         "Maps of {wildcards.metric} per product ({wildcards.period})"
     input:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
+        code=script_imports("score_maps.py"),
     output:
         report("results/evaluation/figures/maps_{metric}_{period}.png", caption="../report/score_maps.rst",
                category="Evaluation", subcategory="Maps"),
@@ -213,6 +219,7 @@ rule score_boxplots:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
         aridity="results/evaluation/aridity.nc",
         koppen="results/regions/koppen_classes.nc",
+        code=script_imports("score_boxplots.py"),
     output:
         report("results/evaluation/figures/boxplot_{grouping}_{period}.png", caption="../report/boxplots.rst",
                category="Evaluation", subcategory="Boxplots"),
@@ -236,6 +243,7 @@ rule timeseries_figure:
         reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
         gap_product=["results/gapfill/bcnn.nc"] if HAS_GAP_PRODUCT else [],
         truth=DEMO_FILES["truth"] if DEMO else [],
+        code=script_imports("timeseries_figure.py"),
     output:
         report("results/evaluation/figures/timeseries_{region}.png", caption="../report/timeseries.rst",
                category="Evaluation", subcategory="Time series"),
@@ -256,6 +264,7 @@ rule gap_figures:
     input:
         gap_product="results/gapfill/bcnn.nc",
         trend="results/evaluation/gap_trend.nc",
+        code=script_imports("gap_figures.py"),
     output:
         gap=report("results/evaluation/figures/gap_mean_std.png", caption="../report/gap_mean_std.rst",
                    category="Gap filling", subcategory="Maps"),

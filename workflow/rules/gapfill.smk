@@ -16,14 +16,14 @@ rule bcnn:
     input:
         cube="results/cube/cube.nc",
         truth=DEMO_FILES["truth"] if DEMO else [],
-        code=package_modules("gapfill", "bcnn", "svgd", "metrics"),
+        code=script_imports("bcnn.py"),
     output:
         product="results/gapfill/{experiment}/{predictors}/bcnn.nc",
         scores="results/gapfill/{experiment}/{predictors}/scores.nc",
         summary="results/gapfill/{experiment}/{predictors}/summary.csv",
         weights="results/gapfill/{experiment}/{predictors}/weights.safetensors",
     params:
-        settings=config["gapfill"],
+        settings=config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size"),
         predictors=lambda wc: config["gapfill"]["predictor_sets"][wc.predictors],
         seed=config["seed"],
     log:
@@ -35,6 +35,7 @@ rule bcnn:
     threads: 2
     resources:
         mem_mb=lambda wc, input: 4000 + 10 * input_mb(wc, input),
+        device=config["gapfill"]["device"],  # not a param: where a job runs does not change its result
     script:
         "../scripts/bcnn.py"
 

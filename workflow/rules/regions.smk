@@ -13,7 +13,7 @@ rule koppen_classes:
         "Köppen–Geiger class of each analysis cell (majority by area)"
     input:
         koppen=input_file("koppen"),
-        code=package_modules("grid", "io/koppen"),
+        code=script_imports("koppen_classes.py"),
     output:
         "results/regions/koppen_classes.nc",
     params:
@@ -40,7 +40,7 @@ rule region_cells:
     input:
         cube="results/cube/cube.nc",
         classes="results/regions/koppen_classes.nc",
-        code=package_modules("regions"),
+        code=script_imports("region_cells.py"),
     output:
         "results/regions/{region}.nc",
     params:
@@ -63,7 +63,8 @@ rule region_summary:
     message:
         "Table of cells per region"
     input:
-        expand("results/regions/{region}.nc", region=REGIONS),
+        regions=expand("results/regions/{region}.nc", region=REGIONS),
+        code=script_imports("region_summary.py"),
     output:
         report(
             "results/regions/summary.csv",
@@ -90,7 +91,7 @@ rule split:
         "Train/validation/test split of every cell of {wildcards.region}, drawn once"
     input:
         region="results/regions/{region}.nc",
-        code=package_modules("features"),
+        code=script_imports("split.py"),
     output:
         "results/split/{region}.nc",
     params:
@@ -117,7 +118,7 @@ rule gridded_split:
     input:
         splits=expand("results/split/{region}.nc", region=REGIONS),
         cube="results/cube/cube.nc",
-        code=package_modules("features"),
+        code=script_imports("gridded_split.py"),
     output:
         SPLIT_GRID,
     log:

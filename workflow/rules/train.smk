@@ -12,12 +12,13 @@ rule train_chunk:
         region="results/regions/{region}.nc",
         split="results/split/{region}.nc",
         hyperparameters="results/hyperparameters/{model}/{region}.json",
-        code=package_modules("models", "training", "features", "reconstruction"),
+        code=script_imports("train_chunk.py"),
     output:
         chunk="results/training/{model}/{region}/chunk{chunk}.nc",
         weights="results/training/{model}/{region}/chunk{chunk}.safetensors",
     params:
-        training=training_settings(),
+        training=training_settings("fits", "epochs", "patience", "batch_size", "include_current_month", "shuffle",
+                                   "restore_best"),
         n_chunks=config["models"]["chunks"],
     log:
         "logs/train_chunk/{model}/{region}/chunk{chunk}.log",
@@ -28,6 +29,7 @@ rule train_chunk:
     threads: 1
     resources:
         mem_mb=lambda wc, input: 2000 + 20 * input_mb(wc, input),
+        device=config["models"]["device"],  # not a param: where a job runs does not change its result
     script:
         "../scripts/train_chunk.py"
 
@@ -41,14 +43,15 @@ rule retune_lr:
         split="results/split/{region}.nc",
         hyperparameters="results/hyperparameters/{model}/{region}.json",
         studies=published_studies,
-        code=package_modules("tuning", "models", "training", "features", "reconstruction"),
+        code=script_imports("retune_lr.py"),
     output:
         final="results/training/{model}/{region}/final.nc",
         low_pcc="results/training/{model}/{region}/low_pcc.csv",
         weights="results/training/{model}/{region}/retrained.safetensors",
     params:
-        settings=lambda wc: hp_settings(wc.region),
-        training=training_settings(),
+        settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "lr_trials", "epochs", "patience"),
+        training=training_settings("fits", "epochs", "patience", "batch_size", "include_current_month",
+                                   "pcc_threshold", "shuffle", "restore_best"),
         study="results/optuna/{model}/{region}_LR.journal",
     log:
         "logs/retune_lr/{model}/{region}.log",
@@ -59,6 +62,7 @@ rule retune_lr:
     threads: 1
     resources:
         mem_mb=lambda wc, input: 2000 + 20 * input_mb(wc, input),
+        device=config["models"]["device"],  # not a param: where a job runs does not change its result
     script:
         "../scripts/retune_lr.py"
 
@@ -69,6 +73,7 @@ rule merge_reconstruction:
     input:
         finals=expand("results/training/{{model}}/{region}/final.nc", region=REGIONS),
         split=SPLIT_GRID,
+        code=script_imports("merge_reconstruction.py"),
     output:
         "results/reconstruction/{model}.nc",
     params:
@@ -91,6 +96,7 @@ rule reconstruction_skill:
         "Test PCC of {wildcards.model} against a monthly climatology"
     input:
         finals=expand("results/training/{{model}}/{region}/final.nc", region=REGIONS),
+        code=script_imports("reconstruction_skill.py"),
     output:
         report(
             "results/reconstruction/{model}_skill.csv",

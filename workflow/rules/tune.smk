@@ -8,12 +8,13 @@ rule hyperparameters:
         region="results/regions/{region}.nc",
         split="results/split/{region}.nc",
         studies=published_studies,
-        code=package_modules("tuning", "hyperparameters", "models", "training", "features", "reconstruction"),
+        code=script_imports("hyperparameters.py"),
     output:
         "results/hyperparameters/{model}/{region}.json",
     params:
-        settings=lambda wc: hp_settings(wc.region),
-        training=training_settings(),
+        settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "fallback_to_tune", "trials",
+                                            "epochs", "patience", "cells", "search_space"),
+        training=training_settings("batch_size", "include_current_month", "shuffle", "restore_best"),
         # The study journal is not an output: Snakemake would delete it after a failed job,
         # and the rerun must continue the trials already done.
         study="results/optuna/{model}/{region}.journal",
@@ -25,6 +26,7 @@ rule hyperparameters:
         "../../envs/torch.yaml"
     threads: 1
     resources:
+        device=config["models"]["device"],  # not a param: where a job runs does not change its result
         # the region's series are loaded whole (the tuning sample is drawn from them)
         mem_mb=lambda wc, input: 2000 + 4 * input_mb(wc, [input.region]),
     script:

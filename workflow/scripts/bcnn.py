@@ -13,7 +13,7 @@ from safetensors.torch import save_file  # noqa: E402
 from twsrecon.gapfill import GAP, fit_bcnn, in_periods, nse_against_truth, prepare_gapfill, product, score_test_months  # noqa: E402,E501
 from twsrecon.io import atomic_output, write_csv, write_netcdf  # noqa: E402
 from twsrecon.provenance import canonical_json  # noqa: E402
-from twsrecon.training import resolve_device  # noqa: E402
+from twsrecon.device import resolve_device  # noqa: E402
 
 exp, pset = snakemake.wildcards.experiment, snakemake.wildcards.predictors
 s = snakemake.params.settings
@@ -25,7 +25,7 @@ with xr.open_dataset(snakemake.input.cube) as cube:
 data = prepare_gapfill(cube, snakemake.params.predictors, s["lags"], exp)
 log.info("%s fit: %d training months, %d test months, %d input channels (%s)", exp, data.train.sum(),
          data.test.sum(), len(data.channels), ", ".join(data.channels))
-device = resolve_device(s["device"], log, "gapfill.device")
+device = resolve_device(snakemake.resources.device, log, "gapfill.device")
 mean, std, trainer = fit_bcnn(data, particles=s["particles"], n_features=s["n_features"], epochs=s["epochs"],
                               learning_rate=s["learning_rate"], batch_size=s["batch_size"],
                               seed=snakemake.params.seed, device=str(device), log=log)

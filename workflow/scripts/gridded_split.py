@@ -7,7 +7,7 @@ log = setup(snakemake.log[0])
 import xarray as xr  # noqa: E402
 
 from twsrecon.io import write_netcdf  # noqa: E402
-from twsrecon.reconstruction import gridded_split  # noqa: E402
+from twsrecon.features import gridded_split  # noqa: E402
 
 splits = [xr.open_dataset(p).load() for p in snakemake.input.splits]
 with xr.open_dataset(snakemake.input.cube) as cube:

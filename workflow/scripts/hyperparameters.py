@@ -39,7 +39,7 @@ if s["source"] == "published":
             raise
         log.warning("%s; hyperparameters.fallback_to_tune is set: tuning instead", err)
 if hp is None:
-    device = resolve_device(t["device"], log)
+    device = resolve_device(snakemake.resources.device, log)
     n = len(cells_of.x)
     sample = cells_of.subset(sample_cells(n, s["cells"], t["seed"]))
     log.info("tuning %s in %s on %d of %d cells, %d trials, on the stored split's training and validation months",

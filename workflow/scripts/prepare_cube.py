@@ -18,6 +18,7 @@ build_cube(
     inputs, Grid.from_config(p.grid), p.period["start"], p.period["end"], snakemake.output[0],
     config={"grid": p.grid, "period": p.period, "prepare": p.prepare, "grace": p.grace},
     chunk_months=p.prepare["chunk_months"], min_coverage=p.prepare["min_coverage"],
-    min_land_fraction=p.prepare["min_land_fraction"], threads=snakemake.threads,
+    min_land_fraction=p.prepare["min_land_fraction"], max_missing_share=p.prepare["max_missing_share"],
+    threads=snakemake.threads,
 )
 log.info("cube written to %s", snakemake.output[0])

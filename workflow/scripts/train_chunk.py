@@ -33,7 +33,7 @@ if hp_file["excluded"] or len(idx) == 0:
     out = xr.Dataset(coords={"cell": ds["cell"].values, "time": ds["time"].values})
 else:
     hp = Hyperparameters.from_dict(hp_file["hyperparameters"])
-    device = resolve_device(t["device"], log)
+    device = resolve_device(snakemake.resources.device, log)
     log.info("training %d cells x %d fits of %s in %s on %s with %s", len(idx), t["fits"], model, region, device, hp)
     res = fit_cells(cells_of.x, cells_of.y, cells_of.flags, ds["cell"].values, hp, model, fits=t["fits"],
                     seed=t["seed"], settings=TrainSettings.from_params(t),

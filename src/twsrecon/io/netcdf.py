@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,8 @@ def open_input(path, *, time_chunk=None, decode_times=True, mask_and_scale=True)
             path, engine="netcdf4", decode_times=decode_times, mask_and_scale=mask_and_scale, cache=False,
         )
     except Exception as err:  # netCDF4/HDF5 raise OSError, ValueError, RuntimeError…
+        if decode_times:
+            _undecodable_time(path, err)
         raise InputError(path, f"not a readable netCDF file (truncated or corrupt?): {err}") from err
     for name, var in ds.variables.items():
         if var.ndim == 0 or var.size == 0:
@@ -47,6 +48,38 @@ def open_input(path, *, time_chunk=None, decode_times=True, mask_and_scale=True)
     if time_chunk:
         ds = ds.chunk({d: (time_chunk if d in TIME_DIMS else -1) for d in ds.dims})
     return ds
+
+
+def _undecodable_time(path, err) -> None:
+    """A file that opens without time decoding has a time axis that cannot be decoded: say that, not 'corrupt'."""
+    try:
+        with xr.open_dataset(path, engine="netcdf4", decode_times=False, cache=False) as raw:
+            for name, var in raw.variables.items():
+                units = str(var.attrs.get("units", ""))
+                if " since " in units:
+                    try:
+                        xr.decode_cf(raw[[name]])
+                    except Exception:
+                        raise InputError(path, f"time units '{units}' cannot be decoded ({err}); expected e.g. "
+                                               "'days since 2002-01-01'", name) from err
+    except InputError:
+        raise
+    except Exception:
+        return  # not readable even so: the caller reports a corrupt file
+
+
+def read_latlon(path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A netCDF file's latitude and longitude coordinates and the names of its gridded variables (no data
+    read): for checks before any job."""
+    with xr.open_dataset(path, engine="netcdf4", decode_times=False, cache=False) as ds:
+        names = {}
+        for axis, aliases in (("lat", ("lat", "latitude", "y")), ("lon", ("lon", "longitude", "x"))):
+            found = [n for n in aliases if n in ds.variables]
+            if not found:
+                raise InputError(path, f"no {axis} coordinate (looked for {', '.join(aliases)})")
+            names[axis] = found[0]
+        gridded = [n for n, v in ds.data_vars.items() if {names["lat"], names["lon"]} <= set(v.dims)]
+        return ds[names["lat"]].values, ds[names["lon"]].values, gridded
 
 
 LATLON_NAMES = {"lat": ("latitude", "y"), "lon": ("longitude", "x")}
@@ -65,23 +98,34 @@ def select_field(ds: xr.Dataset, path, variable: str | None, ndim: int, config_k
     return da.rename({d: t for d in da.dims for t, names in LATLON_NAMES.items() if d in names})
 
 
+def partial_path(path, suffix=None) -> Path:
+    """The one temporary name of an output while it is written: `.<name>.part<suffix>` beside it.
+
+    Fixed per output (not random), so what a killed job leaves behind is found and replaced by the next
+    run of the same rule instead of lying there forever (tens of GB for a global cube).
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.part{suffix or '.tmp'}")
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A stale temporary file of the same output (from a killed run) is removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = partial_path(path, suffix)
+    tmp.unlink(missing_ok=True)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from the rest of a group
+    tmp.touch(mode=0o666 & ~umask)  # group-readable like any other output
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def cf_encoding(ds: xr.Dataset) -> dict:
