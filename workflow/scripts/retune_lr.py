@@ -47,7 +47,8 @@ else:
         settings=TrainSettings(t["epochs"], t["patience"], t["batch_size"]),
         tune_settings=TrainSettings(s["epochs"], s["patience"], t["batch_size"]),
         include_current=t["include_current_month"], device=str(resolve_device(t["device"], log)))
-final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none")
+final.attrs.update(title=f"GR*Ai*CE {model} per-cell result of {region} (original and re-tuned fits merged)",
+                   region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none")
 write_netcdf(final, snakemake.output.final, config)
 write_csv(table, snakemake.output.low_pcc, config)
 with atomic_output(snakemake.output.weights, suffix=".safetensors") as tmp:
