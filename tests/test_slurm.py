@@ -1,4 +1,4 @@
-"""The workflow on a real SLURM cluster through `--profile profiles/slurm` (not a mock of sbatch).
+"""The workflow on a real SLURM cluster through `--profile slurm` (not a mock of sbatch).
 
 The cluster is one node with one fake GPU, started and stopped by the `slurm_cluster` fixture
 (tests/slurm/start.sh, stop.sh); the test skips with the reason where that is impossible (not root, no apt).
@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import xarray as xr
 import yaml
 from safetensors.numpy import load_file
 
-from conftest import REPO, SNAKEMAKE, TINY_DEMO, dry_run, run_snakemake
+from conftest import REPO, SNAKEMAKE, TINY_DEMO, dry_run, planned_jobs, run_snakemake
 
 REGIONS = ["temperate_nodrywarmsum", "polar_tundra"]
 # Every rule runs: the data stages for two regions, the modelling chain for one model type, the BCNN with
@@ -106,6 +107,31 @@ def test_profile_asks_gpus_for_the_gpu_rules(tmp_path):
     assert set(resources) <= rules and not set(resources) & LOCAL_RULES
 
 
+def test_bare_profile_name_works_from_the_repository_root(tmp_path):
+    """`snakemake --profile slurm` as users type it: Snakemake takes an existing relative path first, and the
+    `slurm` link at the repository root points at profiles/slurm; the explicit path keeps working. No
+    user or site profile directory takes part (an empty XDG_CONFIG_HOME)."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "PYTHONDONTWRITEBYTECODE": "1"}
+    found = subprocess.run(
+        [sys.executable, "-c", "from snakemake.cli import get_profile_dir; print(get_profile_dir('slurm')[1].resolve())"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120, check=True).stdout.strip()
+    assert Path(found) == (REPO / "profiles" / "slurm" / "config.yaml").resolve()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(SLURM_TINY))
+    plans = {}
+    for profile in ("slurm", "profiles/slurm"):
+        proc = subprocess.run([str(SNAKEMAKE), "-n", "--profile", profile, "--directory", str(tmp_path / "plan"),
+                               "--configfile", str(cfg)], capture_output=True, text=True, cwd=REPO, env=env,
+                              timeout=300)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"--profile {profile} -n failed:\n{output[-4000:]}"
+        assert f"Using profile {profile} for setting default command line arguments." in output
+        plans[profile] = planned_jobs(output)
+    assert set(plans["slurm"]) == set(plans["profiles/slurm"]) and plans["slurm"]  # the same jobs
+    # The profile stays opt-in: nothing is called profiles/default, which Snakemake would load for local runs.
+    assert not (REPO / "profiles" / "default").exists()
+
+
 @pytest.mark.integration
 def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     env = {"SLURM_CONF": slurm_cluster["SLURM_CONF"]}
@@ -117,14 +143,14 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     work.mkdir()
     cfg = work / "config.yaml"
     cfg.write_text(yaml.safe_dump(SLURM_TINY))
-    # The profile as a user runs it; the only test override: this cluster has no accounting database, so
-    # job states come from squeue (sacct would answer nothing and Snakemake would wait forever).
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(work),
-           "--profile", str(REPO / "profiles" / "slurm"),
+    # The profile as a user runs it, by its bare name from the repository root (the `slurm` link there);
+    # the only test override: this cluster has no accounting database, so job states come from squeue
+    # (sacct would answer nothing and Snakemake would wait forever).
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(work), "--profile", "slurm",
            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
            "--slurm-keep-successful-logs", "--configfile", str(cfg)]
     full_env = {**os.environ, **env, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=full_env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=full_env, cwd=REPO)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"snakemake on SLURM failed ({proc.returncode}):\n{output[-10000:]}"
 

@@ -17,10 +17,11 @@ pytestmark = pytest.mark.integration
 def test_tiny_demo_builds_cube_and_all_regions(tiny_run):
     cube = xr.open_dataset(tiny_run / "results/cube/cube.nc")
     assert cube.sizes == {"time": 480, "lat": 8, "lon": 14, "bnds": 2}
-    for v, units in {"pcp": "m month-1", "tmp": "K", "snow": "m", "rad": "J m-2 month-1", "rh": "%", "twsa": "cm",
+    for v, units in {"pcp": "m", "tmp": "K", "snow": "m", "rad": "J m-2", "rh": "%", "twsa": "cm",
                      "sif": "mW m-2 nm-1 sr-1"}.items():
         assert cube[v].attrs["units"] == units and cube[v].attrs["grid_mapping"] == "crs"
         assert "long_name" in cube[v].attrs
+    assert cube["pcp"].attrs["cell_methods"] == cube["rad"].attrs["cell_methods"] == "time: sum"  # monthly totals
     assert cube["lat"].attrs["bounds"] == "lat_bnds" and "crs_wkt" in cube["crs"].attrs
     assert "code_version" in cube.attrs and "workflow_config_sha256" in cube.attrs
     # GRACE months only; the mission gap is empty.

@@ -13,7 +13,7 @@ from .grid import Grid, regrid, regrid_classes
 from .io.era5 import read_era5
 from .io.grace import read_mascon
 from .io.koppen import read_koppen
-from .io.netcdf import atomic_output, cf_encoding, write_netcdf
+from .io.netcdf import atomic_output, cf_attributes, cf_encoding, write_netcdf
 from .io.sif import read_sif
 from .provenance import provenance_attrs
 from .regions import BECK_CODES, CLASS_NAMES, PREDICTORS
@@ -77,7 +77,7 @@ def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, conf
     })
 
     with atomic_output(out_path, suffix=".nc") as tmp, dask.config.set(scheduler="threads", num_workers=threads):
-        base.to_netcdf(tmp, mode="w", format="NETCDF4", encoding=cf_encoding(base))
+        cf_attributes(base).to_netcdf(tmp, mode="w", format="NETCDF4", encoding=cf_encoding(base))
         # A year of 60 x 60 cells per HDF5 chunk serves both readers: maps by month and series by cell.
         chunks = (min(12, len(period)), min(60, grid.shape[0]), min(60, grid.shape[1]))
         for name in [*PREDICTORS, *(v for v in OPTIONAL_FIELDS if v in fields), "twsa"]:
@@ -130,6 +130,7 @@ def build_koppen(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land
         flag_values=np.arange(0, 31, dtype=np.int16),
         flag_meanings="no_class " + " ".join(_flag_name(c) for c in range(1, 31)),
         grid_mapping="crs", source_file=str(path))
+    ds.attrs["title"] = "Köppen–Geiger class of each analysis cell"
     write_netcdf(ds, out_path, config)
 
 

@@ -503,7 +503,7 @@ def generate(spec: DemoSpec, analysis_grid: Grid, outdir, *, config: dict | None
     ds = ds.assign_coords(time=("time", time, {"standard_name": "time", "axis": "T"}))
     ds["twsa"] = truth.where(land_a).astype(np.float32).assign_attrs(
         units="cm", long_name="true terrestrial water storage anomaly of the demo world (evaluation only)",
-        standard_name="lwe_thickness", grid_mapping="crs",
+        grid_mapping="crs",
         comment="snow + soil + groundwater + surface water, minus the 2004-2009 mean")
     ds["pumping"] = pumped.where(land_a, False).astype(np.int8).assign_attrs(
         long_name="cell with groundwater abstraction from 1995 (a declining-storage trend)",

@@ -177,13 +177,11 @@ def product(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coo
     ds = grid_coords.copy().assign_coords(time=("time", data.time, {"standard_name": "time", "axis": "T"}))
     common = {"units": "cm", "grid_mapping": "crs"}
     ds["twsa_bcnn"] = (("time", "lat", "lon"), mean.astype(np.float32), {
-        **common, "standard_name": "lwe_thickness",
-        "long_name": "BCNN predictive mean of TWSA (trend added back)"})
+        **common, "long_name": "BCNN predictive mean of TWSA (trend added back)"})
     ds["twsa_bcnn_std"] = (("time", "lat", "lon"), std.astype(np.float32), {
         **common, "long_name": "BCNN predictive standard deviation of TWSA (particle spread and noise)"})
     ds["twsa"] = (("time", "lat", "lon"), filled.astype(np.float32), {
-        **common, "standard_name": "lwe_thickness",
-        "long_name": "gap-filled TWSA: GRACE/GRACE-FO where observed, BCNN elsewhere"})
+        **common, "long_name": "gap-filled TWSA: GRACE/GRACE-FO where observed, BCNN elsewhere"})
     ds["source"] = (("time", "lat", "lon"), flag, {
         "long_name": "origin of twsa", "flag_values": np.array([-1, 0, 1], np.int8),
         "flag_meanings": "no_data grace bcnn", "grid_mapping": "crs"})

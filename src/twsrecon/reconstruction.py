@@ -180,10 +180,14 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
             "best_epoch": ("cell", res.best_epoch.astype(np.int32), {"long_name": "epoch whose weights were kept"}),
             "learning_rate": ("cell", np.full(len(ds["cell"]), learning_rate), {"long_name": "learning rate used"}),
             "offset": ("cell", res.prepared.offset, {"units": "cm", "long_name": "TWSA of the first GRACE month"}),
-            "x_center": (("cell", "feature"), res.prepared.x_scaler.center[:, 0, :]),
-            "x_scale": (("cell", "feature"), res.prepared.x_scaler.scale[:, 0, :]),
-            "y_center": ("cell", res.prepared.y_scaler.center[:, 0]),
-            "y_scale": ("cell", res.prepared.y_scaler.scale[:, 0]),
+            "x_center": (("cell", "feature"), res.prepared.x_scaler.center[:, 0, :],
+                         {"long_name": "robust-scaler centre of each input (median over the training months)"}),
+            "x_scale": (("cell", "feature"), res.prepared.x_scaler.scale[:, 0, :],
+                        {"long_name": "robust-scaler scale of each input (IQR over the training months)"}),
+            "y_center": ("cell", res.prepared.y_scaler.center[:, 0],
+                         {"long_name": "robust-scaler centre of the re-referenced target TWSA", "units": "cm"}),
+            "y_scale": ("cell", res.prepared.y_scaler.scale[:, 0],
+                        {"long_name": "robust-scaler scale of the re-referenced target TWSA", "units": "cm"}),
             **{f"pcc_{k}": ("cell", v, {"long_name": f"Pearson r on {k.replace('_', '+')} months"})
                for k, v in pcc.items()},
         },
@@ -220,7 +224,7 @@ def gridded(finals: list[xr.Dataset], split: xr.Dataset, model_type: str, predic
         region_id[i, j] = REGIONS[f.attrs["region"]]
         sources[f.attrs["region"]] = f.attrs.get("hyperparameter_selection", "")
     ds["twsa"] = (("time", "lat", "lon"), twsa, {
-        "units": "cm", "standard_name": "lwe_thickness", "grid_mapping": "crs",
+        "units": "cm", "grid_mapping": "crs",
         "long_name": f"terrestrial water storage anomaly, GR*Ai*CE {model_type} reconstruction"})
     for k, v in per_cell.items():
         attrs = {"grid_mapping": "crs"}

@@ -1,6 +1,7 @@
 """The canonical units of the cube and the conversions from the providers' units.
 
-Canonical set (GR*Ai*CE): pcp m per month, tmp K, snow m of water equivalent, rad J m-2 per month,
+Canonical set (GR*Ai*CE): pcp m per month (units m, cell_methods time: sum), tmp K, snow m of water
+equivalent, rad J m-2 per month (time: sum),
 rh %, sif as given by the product, twsa cm.
 """
 
@@ -13,26 +14,28 @@ from .errors import InputError
 from .timeaxis import days_in_month
 
 CANONICAL = {
-    "pcp": {"units": "m month-1", "long_name": "total precipitation (monthly total)",
+    "pcp": {"units": "m", "long_name": "total precipitation (monthly total)", "cell_methods": "time: sum",
             "standard_name": "lwe_thickness_of_precipitation_amount", "valid": (0.0, 5.0)},
     "tmp": {"units": "K", "long_name": "2 m air temperature (monthly mean)",
             "standard_name": "air_temperature", "valid": (150.0, 350.0)},
     "snow": {"units": "m", "long_name": "snow water equivalent (monthly mean)",
              "standard_name": "lwe_thickness_of_surface_snow_amount", "valid": (0.0, 100.0)},
-    "rad": {"units": "J m-2 month-1", "long_name": "surface net solar radiation (monthly total)",
-            "standard_name": "surface_net_downward_shortwave_flux_integral_wrt_time", "valid": (0.0, 2.0e9)},
+    "rad": {"units": "J m-2", "long_name": "surface net solar radiation (monthly total)", "cell_methods": "time: sum",
+            "standard_name": "integral_wrt_time_of_surface_net_downward_shortwave_flux", "valid": (0.0, 2.0e9)},
     "rh": {"units": "%", "long_name": "2 m relative humidity (monthly mean, Magnus formula from t2m and d2m)",
            "standard_name": "relative_humidity", "valid": (0.0, 100.0)},
     "sif": {"units": "mW m-2 nm-1 sr-1", "long_name": "solar-induced chlorophyll fluorescence (monthly mean)",
             "valid": (-5.0, 50.0)},
-    "et": {"units": "m month-1", "long_name": "evapotranspiration (monthly total, ERA5 -e)",
+    "et": {"units": "m", "long_name": "evapotranspiration (monthly total, ERA5 -e)", "cell_methods": "time: sum",
            "standard_name": "lwe_thickness_of_water_evaporation_amount", "valid": (-1.0, 2.0)},
-    "runoff": {"units": "m month-1", "long_name": "total runoff (monthly total, ERA5 ro)",
-               "standard_name": "runoff_amount", "valid": (-0.1, 10.0)},
+    # runoff_amount is in kg m-2; the cube keeps metres of water (as ERA5 ro), so a long name only.
+    "runoff": {"units": "m", "long_name": "total runoff, liquid water equivalent thickness (monthly total, ERA5 ro)",
+               "cell_methods": "time: sum", "valid": (-0.1, 10.0)},
     "storage": {"units": "m", "long_name": "model water storage: soil water (swvl1-4 x layer depth) + snow (sd) "
                                            "+ skin reservoir (src)", "valid": (0.0, 100.0)},
+    # No CF standard name exists for a storage anomaly: long name only (docs/cf_compliance.md).
     "twsa": {"units": "cm", "long_name": "terrestrial water storage anomaly (liquid water equivalent thickness)",
-             "standard_name": "lwe_thickness", "valid": (-5000.0, 5000.0)},
+             "valid": (-5000.0, 5000.0)},
 }
 
 # Accepted spellings of a unit, by the physical quantity they measure.

@@ -14,5 +14,6 @@ with xr.open_dataset(snakemake.input.cube) as cube, xr.open_dataset(snakemake.in
     result = region_cells(cube, classes["kg_class"], region, snakemake.params.min_cells)
     log.info("region %s: %d usable cells (%s)", region, result.dataset.sizes["cell"],
              "included" if result.included else result.reason)
-    write_netcdf(result.dataset, snakemake.output[0],
+    write_netcdf(result.dataset.assign_attrs(title=f"Cells of the GR*Ai*CE region {region}: predictor and TWSA series"),
+                 snakemake.output[0],
                  config={"region": region, "min_cells": snakemake.params.min_cells})

@@ -47,7 +47,8 @@ else:
         settings=TrainSettings.from_params(t),
         tune_settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"]),
         include_current=t["include_current_month"], device=str(resolve_device(snakemake.resources.device, log)))
-final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
+final.attrs.update(title=f"GR*Ai*CE {model} per-cell result of {region} (original and re-tuned fits merged)",
+                   region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
                    hyperparameter_selection=hp_file.get("selection", ""))
 write_netcdf(final, snakemake.output.final, config)
 write_csv(table, snakemake.output.low_pcc, config)

@@ -42,7 +42,8 @@ else:
     weights = {k: v.cpu() for k, v in res.weights.items()}
     log.info("median PCC train+validation %.3f, test %.3f", float(out["pcc_train_validation"].median()),
              float(out["pcc_test"].median()))
-write_netcdf(out.assign_attrs(region=region, model_type=model), snakemake.output.chunk, config)
+write_netcdf(out.assign_attrs(title=f"GR*Ai*CE {model} per-cell fits, {region}, chunk {snakemake.wildcards.chunk}",
+                             region=region, model_type=model), snakemake.output.chunk, config)
 with atomic_output(snakemake.output.weights, suffix=".safetensors") as tmp:
     save_file(weights, str(tmp), metadata={"region": region, "model_type": model, "config": canonical_json(config),
                                            "cells": canonical_json(ds["cell"].values.tolist())})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..provenance import provenance_attrs
+from ..provenance import code_version, provenance_attrs
 
 
 TIME_DIMS = ("time", "valid_time")
@@ -128,26 +129,89 @@ def atomic_output(path, suffix=None):
         tmp.unlink(missing_ok=True)
 
 
+TIME_UNITS = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
+
+
+def _bounds_names(ds: xr.Dataset) -> set[str]:
+    """Variables named by a `bounds` attribute, or called *_bnds / *_bounds (those in `ds`)."""
+    named = {v.attrs["bounds"] for v in ds.variables.values() if "bounds" in v.attrs}
+    return {n for n in ds.variables if n in named or str(n).endswith(("_bnds", "_bounds"))}
+
+
+# CF attributes of the coordinates every output shares, where a builder left them out (e.g. the per-cell
+# lat/lon of the region and training files, or a time axis taken over from a plain index).
+COORD_ATTRS = {
+    "time": {"standard_name": "time", "long_name": "time (first day of the month)", "axis": "T"},
+    "grace_time": {"long_name": "months of the GRACE/GRACE-FO era (first day of the month)"},
+    "lat": {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north"},
+    "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east"},
+    "cell": {"long_name": "analysis grid cell index (row-major: lat index x number of lon + lon index)"},
+    "feature": {"long_name": "model input feature"},
+    "period": {"long_name": "evaluation period"},
+}
+
+
 def cf_encoding(ds: xr.Dataset) -> dict:
-    """Compression for data, no fill values on coordinates and bounds, CF time units."""
+    """Compression for data; CF 1.8 (checked by compliance-checker, tests/test_cf_compliance.py): no
+    _FillValue on coordinates or bounds (§2.5.1, §7.1), times and time bounds as float64 days (int64 is not
+    a CF type, §2.2), bounds in the units of their coordinate."""
     enc = {}
+    bounds = _bounds_names(ds)
     for name, var in ds.data_vars.items():
+        if name in bounds:
+            continue
         if np.issubdtype(var.dtype, np.floating):
             enc[name] = {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan) if var.dtype == np.float32 else np.nan}
         elif np.issubdtype(var.dtype, np.integer):
-            enc[name] = {"zlib": True, "complevel": 4}
-    for name in ds.coords:
-        if name.endswith("_bnds") or name.endswith("_bounds") or name in ("lat", "lon"):
-            enc[name] = {"_FillValue": None}
-    if "time" in ds.coords and np.issubdtype(ds["time"].dtype, np.datetime64):
-        enc["time"] = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
+            enc[name] = {"zlib": True, "complevel": 4, **_int32(var)}
+    for name in {*ds.coords, *bounds}:
+        var = ds[name]
+        enc[name] = {"_FillValue": None}
+        if np.issubdtype(var.dtype, np.datetime64):
+            enc[name].update(TIME_UNITS)
+        else:
+            enc[name].update(_int32(var))
     return enc
 
 
-def write_netcdf(ds: xr.Dataset, path, config=None, *, compute=True, encoding=None) -> None:
-    """Write `ds` as NETCDF4 atomically, stamped with the config and code version that made it."""
+def _int32(var: xr.Variable) -> dict:
+    """int64 is no netCDF-3/CF-1.8 type: write int32 where the values fit (ids, counts, flags always do)."""
+    if var.dtype != np.int64:
+        return {}
+    values = np.asarray(var.values)
+    if values.size and (values.min() < np.iinfo(np.int32).min or values.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"variable {var.name!r}: int64 values beyond the int32 range cannot be written as CF int32")
+    return {"dtype": "int32"}
+
+
+def cf_attributes(ds: xr.Dataset) -> xr.Dataset:
+    """Attributes CF asks for that the builders of a dataset need not repeat: the shared coordinates'
+    names and units, no `bounds` naming a variable that is not there, flag_values in the type of their
+    variable (§3.5), no units on bounds (they take their coordinate's, §7.1), a history line (§2.6.2)."""
     ds = ds.copy()
+    for name, attrs in COORD_ATTRS.items():
+        if name in ds.variables:
+            if name in ("lat", "lon") and ds[name].dims != (name,):  # per-cell positions: no axis of their own
+                attrs = {**attrs, "long_name": f"{attrs['long_name']} of the cell centre"}
+            var = ds.variables[name]
+            var.attrs = {**attrs, **var.attrs}
+    for name, var in ds.variables.items():
+        if var.attrs.get("bounds") and var.attrs["bounds"] not in ds.variables:  # kept from a parent dataset
+            var.attrs.pop("bounds")
+        if "flag_values" in var.attrs and np.issubdtype(var.dtype, np.integer):
+            var.attrs["flag_values"] = np.asarray(var.attrs["flag_values"]).astype(var.dtype)
+    for name in _bounds_names(ds):
+        for key in ("units", "calendar", "long_name", "standard_name"):
+            ds.variables[name].attrs.pop(key, None)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ds.attrs["history"] = "\n".join(filter(None, [ds.attrs.get("history"), f"{stamp} written by {code_version()}"]))
     ds.attrs.setdefault("Conventions", "CF-1.8")
+    return ds
+
+
+def write_netcdf(ds: xr.Dataset, path, config=None, *, compute=True, encoding=None) -> None:
+    """Write `ds` as CF-1.8 NETCDF4 atomically, stamped with the config and code version that made it."""
+    ds = cf_attributes(ds)
     if config is not None:
         ds.attrs.update(provenance_attrs(config))
     enc = cf_encoding(ds)
