@@ -15,8 +15,9 @@ rule bcnn:
         "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"
     input:
         cube="results/cube/cube.nc",
+        classes="results/regions/koppen_classes.nc",
         truth=DEMO_FILES["truth"] if DEMO else [],
-        code=package_modules("gapfill", "bcnn", "svgd", "metrics"),
+        code=package_modules("gapfill", "bcnn", "svgd", "metrics", "grid", "logs"),
     output:
         product="results/gapfill/{experiment}/{predictors}/bcnn.nc",
         scores="results/gapfill/{experiment}/{predictors}/scores.nc",
