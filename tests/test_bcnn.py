@@ -223,3 +223,26 @@ def test_same_seed_same_weights_and_first_step():
     assert da == db
     for (n, ta), tb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(ta, tb), n
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_particles_in_groups_equal_all_at_once(checkpoint):
+    """Same seed: SVGD steps with the particles run in groups of 2 (and 1 left over) give the weights,
+    BatchNorm statistics, diagnostics and predictions of the all-particles computation."""
+    x, y, mask = masked_problem()
+    whole = ParticleCBAMNet(5, 4, n_features=8, reduction=4, seed=7)
+    grouped = ParticleCBAMNet(5, 4, n_features=8, reduction=4, seed=7, group_size=2, checkpoint=checkpoint)
+    assert grouped.groups() == [(0, 2), (2, 4), (4, 5)]
+    trainers = [SVGDTrainer(net, n_train=9) for net in (whole, grouped)]
+    for _ in range(3):
+        da, db = (t.step(x, y, mask) for t in trainers)
+        for k in da:
+            assert da[k] == pytest.approx(db[k], rel=1e-5), k
+    for t in trainers:
+        t.refresh_batchnorm([x, x * 0.5])
+    for (name, a), b in zip(whole.state_dict().items(), grouped.state_dict().values()):
+        if not checkpoint or "running" not in name:  # checkpointing re-runs train-mode BatchNorm
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), name
+    (ma, va), (mb, vb) = (t.predict(x) for t in trainers)
+    assert torch.allclose(ma, mb, rtol=1e-4, atol=1e-5) and torch.allclose(va, vb, rtol=1e-4, atol=1e-5)
+    assert not any(n.startswith("_templates") for n, _ in grouped.named_parameters())

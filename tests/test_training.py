@@ -115,3 +115,51 @@ def test_faithful_switches_keep_the_last_epoch_and_the_time_order():
     _, _, ordered_b = fit(2, shuffle=False)
     np.testing.assert_allclose(ordered_a, ordered_b, rtol=1e-6)  # time order: the seed plays no part
     assert not np.allclose(ordered_a, shuffled_a)
+
+
+def test_compaction_does_not_change_results():
+    """Models that stopped early leave the batch (compaction): same weights, epochs and losses as keeping
+    them, with the best epoch's weights restored or the last epoch's kept."""
+    x, y = toy_cells(n_cells=3, n=60)
+    cell_of_model = np.array([0, 1, 2, 2, 1, 0])
+    seeds = np.arange(6) + 21
+    train_mask, val_mask = split_masks(6, x.shape[1], seed=3)
+    lr = np.array([0.03, 0.01, 0.02, 0.005, 0.05, 0.01])
+    for restore_best in (True, False):
+        results, params = [], []
+        for compact in (False, True):
+            model = BatchedRegressor(6, 3, 5, (4,), False)
+            model.initialise(seeds)
+            settings = TrainSettings(epochs=30, patience=2, batch_size=8, compact=compact, restore_best=restore_best)
+            seen = []
+            results.append(train(model, x, y, cell_of_model, train_mask, val_mask, lr, seeds, settings,
+                                 on_epoch=lambda e, v: seen.append(v.copy())))
+            params.append({k: v.detach().clone() for k, v in model.named_parameters()})
+            results[-1].seen = np.array(seen)
+        a, b = results
+        assert len(set(a.epochs_run)) > 2  # models stop at different epochs: the batch shrinks
+        np.testing.assert_array_equal(a.epochs_run, b.epochs_run)
+        np.testing.assert_array_equal(a.best_epoch, b.best_epoch)
+        np.testing.assert_allclose(a.best_val_loss, b.best_val_loss, rtol=1e-5)
+        np.testing.assert_allclose(a.seen, b.seen, rtol=1e-5)
+        for name in params[0]:
+            torch.testing.assert_close(params[0][name], params[1][name], rtol=1e-5, atol=1e-6)
+
+
+def test_time_order_lists_usable_samples_first():
+    usable = np.array([[True, False, True, True]])
+    assert sample_order(np.array([3]), 5, usable, shuffle=False)[0, :3].tolist() == [0, 2, 3]
+
+
+def test_training_job_logs_progress(caplog):
+    x, y = toy_cells(n_cells=2, n=40)
+    train_mask, val_mask = split_masks(2, 40)
+    model = BatchedRegressor(2, 3, 4, (), False)
+    model.initialise([1, 2])
+    with caplog.at_level("INFO", logger="twsrecon.training"):
+        train(model, x, y, [0, 1], train_mask, val_mask, 0.01, [1, 2], TrainSettings(epochs=5, patience=5),
+              progress="chunk 0")
+    lines = [r.getMessage() for r in caplog.records if r.name == "twsrecon.training"]
+    assert lines[0].startswith("chunk 0: epoch 1/5, models running 2, done 0, median best validation loss")
+    assert "elapsed 0:00:0" in lines[-1] and lines[-1].startswith("chunk 0: epoch 5/5")
+    assert len(lines) == 2  # not one per epoch: the first, then at most one a minute, and the last

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.stateless import _reparametrize_module  # functional_call's context-manager form
 from torch.optim.swa_utils import update_bn
 
 from .svgd import log_gamma_prior_log_beta, log_student_t_prior, rbf_kernel, svgd_direction
@@ -130,32 +132,51 @@ class CBAMBlock(nn.Module):
 class ParticleCBAMNet(nn.Module):
     """N_s CBAM encoder–decoders in one module; forward maps x (B, n_in, H, W) to (B, N_s, H, W).
 
-    Encoder: stem conv, CBAM block, then three times a stride-2 conv and a CBAM block (H×W → H/8×W/8).
-    Decoder: three times a transposed conv, concatenation with the encoder level of the same size,
-    a 1x1 fusing conv and a CBAM block; a final 1x1 conv to one channel. Any H×W: the input is padded
-    to multiples of 8 (`pad_to_multiple`) and the output cropped back.
+    The published architecture (Mo et al. 2022): a stride-2 stem conv (H×W → H/2×W/2) and a CBAM
+    block, then twice a stride-2 conv and a CBAM block (→ H/8×W/8): three stride-2 convolutions.
+    Decoder: twice a transposed conv, concatenation with the encoder level of the same size, a 1x1
+    fusing conv and a CBAM block (→ H/2×W/2); a third transposed conv back to H×W and a 1x1 conv to
+    one channel. No CBAM block runs at full resolution, which is where the stored activations of an
+    earlier full-resolution stem went (~5x the memory). Any H×W: the input is padded to multiples of
+    8 (`pad_to_multiple`) and the output cropped back.
+
+    The stem is a plain (ungrouped) conv from the n_in inputs to N_s·n_f channels: the same weights
+    and result as a grouped conv on the input repeated N_s times, without storing that copy.
 
     `log_beta` (N_s,) is each particle's log noise precision: part of the particle (SVGD moves it with
     the weights) though forward does not use it. Initialised to `log_beta_init` (0: noise variance 1,
     the spread of standardised targets, an uninformed start).
+
+    Memory options (results equal within float tolerance): `group_size` evaluates the particles in
+    groups one after the other (`groups`, `forward_group`; `SVGDTrainer.step` runs forward and backward
+    per group, so only one group's activations are stored at a time); `checkpoint` recomputes each
+    CBAM block's activations in the backward pass instead of storing them (train-mode BatchNorm then
+    updates its running statistics twice per step, harmless here because `refresh_batchnorm`
+    recomputes them before any prediction).
     """
 
     def __init__(self, n_particles: int, n_in: int, n_features: int = 48, reduction: int = 8,
-                 seed: int = 0, log_beta_init: float = 0.0):
+                 seed: int = 0, log_beta_init: float = 0.0, group_size: int | None = None,
+                 checkpoint: bool = False):
         super().__init__()
         if min(n_particles, n_in, n_features, reduction) < 1:
             raise ValueError("n_particles, n_in, n_features and reduction must be positive")
+        if group_size is not None and group_size < 1:
+            raise ValueError(f"group_size must be positive, got {group_size}")
         n, f = n_particles, n_features
         self.n_particles, self.n_in, self.n_features, self.reduction = n, n_in, f, reduction
         self.log_beta_init = log_beta_init
-        self.stem = ConvBNMish(n, n_in, f)
-        self.enc = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(4))
-        self.down = nn.ModuleList(ConvBNMish(n, f, f, 3, stride=2) for _ in range(3))
+        self.group_size = n if group_size is None else min(int(group_size), n)
+        self.checkpoint = checkpoint
+        self.stem = nn.Sequential(nn.Conv2d(n_in, n * f, 3, stride=2, padding=1), nn.BatchNorm2d(n * f), nn.Mish())
+        self.enc = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(3))
+        self.down = nn.ModuleList(ConvBNMish(n, f, f, 3, stride=2) for _ in range(2))
         self.up = nn.ModuleList(UpBNMish(n, f) for _ in range(3))
-        self.fuse = nn.ModuleList(ConvBNMish(n, 2 * f, f, 1) for _ in range(3))
-        self.dec = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(3))
+        self.fuse = nn.ModuleList(ConvBNMish(n, 2 * f, f, 1) for _ in range(2))
+        self.dec = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(2))
         self.head = _conv(n, f, 1, 1)
         self.log_beta = nn.Parameter(torch.zeros(n))
+        self._templates: dict[int, ParticleCBAMNet] = {}  # a plain dict: not registered as submodules
         self.initialise(seed)
 
     @torch.no_grad()
@@ -174,19 +195,76 @@ class ParticleCBAMNet(nn.Module):
                 m.reset_parameters()
         self.log_beta.fill_(self.log_beta_init)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.n_in:
-            raise ValueError(f"expected input (B, {self.n_in}, H, W), got {tuple(x.shape)}")
+    def _block(self, block: nn.Module, h: torch.Tensor) -> torch.Tensor:
+        if self.checkpoint and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(block, h, use_reentrant=False)
+        return block(h)
+
+    def _forward_all(self, x: torch.Tensor) -> torch.Tensor:
         n = self.n_particles
         xp, pads = pad_to_multiple(x)
-        h = self.enc[0](self.stem(xp.repeat(1, n, 1, 1)))
+        h = self._block(self.enc[0], self.stem(xp))
         skips = []
         for down, block in zip(self.down, self.enc[1:]):
             skips.append(h)
-            h = block(down(h))
+            h = self._block(block, down(h))
         for up, fuse, block in zip(self.up, self.fuse, self.dec):
-            h = block(fuse(_cat(up(h), skips.pop(), n)))
-        return crop(self.head(h), pads)
+            h = self._block(block, fuse(_cat(up(h), skips.pop(), n)))
+        return crop(self.head(self.up[-1](h)), pads)
+
+    def groups(self) -> list[tuple[int, int]]:
+        """The particle ranges [start, stop) evaluated one after the other."""
+        g = self.group_size
+        return [(s, min(s + g, self.n_particles)) for s in range(0, self.n_particles, g)]
+
+    def _template(self, size: int) -> "ParticleCBAMNet":
+        if size not in self._templates:
+            self._templates[size] = ParticleCBAMNet(size, self.n_in, self.n_features, self.reduction)
+        t = self._templates[size]
+        t.checkpoint = self.checkpoint
+        t.train(self.training)
+        for mine, theirs in zip(self.modules(), t.modules()):
+            if isinstance(mine, nn.BatchNorm2d):
+                theirs.momentum = mine.momentum  # update_bn sets None (plain averages)
+        return t
+
+    @contextmanager
+    def group_view(self, start: int, stop: int):
+        """The network of particles start…stop−1, its parameters and buffers bound to views of this
+        one's (gradients and BatchNorm statistics land here) for as long as the context lasts, so that
+        a checkpointed backward recomputes with the same weights. BatchNorm's shared batch counters get
+        copies: `_tick` advances them once per forward."""
+        if start == 0 and stop == self.n_particles:
+            yield self
+            return
+        n = self.n_particles
+        state = {name: (t.clone() if t.dim() == 0 else _particle_view(t, n)[start:stop].flatten(0, 1))
+                 for name, t in [*self.named_parameters(), *self.named_buffers()]}
+        template = self._template(stop - start)
+        with _reparametrize_module(template, state):
+            yield template
+
+    def forward_group(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Particles start…stop−1 only, (B, stop − start, H, W)."""
+        with self.group_view(start, stop) as net:
+            return net._forward_all(x)
+
+    @torch.no_grad()
+    def _tick(self) -> None:
+        """Advance BatchNorm's batch counters once, as one all-particles forward in train mode would."""
+        if self.training and self.group_size < self.n_particles:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d) and m.num_batches_tracked is not None:
+                    m.num_batches_tracked.add_(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.n_in:
+            raise ValueError(f"expected input (B, {self.n_in}, H, W), got {tuple(x.shape)}")
+        if self.group_size >= self.n_particles:
+            return self._forward_all(x)
+        out = torch.cat([self.forward_group(x, a, b) for a, b in self.groups()], 1)
+        self._tick()
+        return out
 
 
 def _particle_view(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -242,10 +320,11 @@ class SVGDTrainer:
     """
 
     def __init__(self, net: ParticleCBAMNet, n_train: int, lr: float = 0.0025, priors: Priors = Priors(),
-                 bandwidth: float | None = None):
+                 bandwidth: float | None = None, bf16: bool = False):
         if n_train < 1:
             raise ValueError(f"n_train must be positive, got {n_train}")
         self.net, self.n_train, self.priors, self.bandwidth = net, n_train, priors, bandwidth
+        self.bf16 = bf16
         self.params = list(net.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=lr)
 
@@ -256,39 +335,68 @@ class SVGDTrainer:
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be boolean, got {mask.dtype}")
 
-    def log_posterior(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-particle terms (N_s,) of the log posterior on a minibatch, and the predictions.
+    def _autocast(self, x: torch.Tensor):
+        """bf16 autocast of the network (an option for CUDA; convolutions in bf16, BatchNorm and the
+        loss in fp32)."""
+        return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
-        Log-likelihood of particle i: (n_train / B) Σ_{observed} [½ log β_i − ½ log 2π − ½ β_i r²],
-        r = prediction − target; cells where `mask` is False count nowhere, whatever y holds there.
-        """
-        self._check(x, y, mask)
+    def log_likelihood(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                       log_beta: torch.Tensor) -> torch.Tensor:
+        """(n_train / B) Σ_{observed} [½ log β_i − ½ log 2π − ½ β_i r²] per particle of `pred` (B, n, H, W),
+        r = prediction − target; cells where `mask` is False count nowhere, whatever y holds there."""
+        pred = pred.float()
+        resid = torch.where(mask.unsqueeze(1), pred - torch.where(mask, y, 0.0).unsqueeze(1), 0.0)
+        sq = resid.square().sum((0, 2, 3))
+        scale = self.n_train / pred.shape[0]
+        return scale * (0.5 * mask.sum() * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq)
+
+    def log_priors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-particle log priors (N_s,) of the weights (Student-t) and of log β (Gamma on β)."""
         n, pri = self.net.n_particles, self.priors
-        pred = self.net(x)  # (B, N, H, W)
-        m = mask.unsqueeze(1)
-        resid = torch.where(m, pred - torch.where(mask, y, 0.0).unsqueeze(1), 0.0)
-        sq = resid.square().sum((0, 2, 3))  # (N,)
-        n_obs = mask.sum()
-        log_beta = self.net.log_beta
-        scale = self.n_train / x.shape[0]
-        loglik = scale * (0.5 * n_obs * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq)
         prior_w = sum(log_student_t_prior(p, pri.a_w, pri.b_w).reshape(n, -1).sum(1)
                       for name, p in self.net.named_parameters() if name != "log_beta")
-        prior_beta = log_gamma_prior_log_beta(log_beta, pri.a_beta, pri.b_beta)
+        return prior_w, log_gamma_prior_log_beta(self.net.log_beta, pri.a_beta, pri.b_beta)
+
+    def log_posterior(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-particle terms (N_s,) of the log posterior on a minibatch, and the predictions
+        (all particles in one graph; `step` goes group by group)."""
+        self._check(x, y, mask)
+        with self._autocast(x):
+            pred = self.net(x)  # (B, N, H, W)
+        loglik = self.log_likelihood(pred, y, mask, self.net.log_beta)
+        prior_w, prior_beta = self.log_priors()
         return {"log_likelihood": loglik, "log_prior_w": prior_w, "log_prior_beta": prior_beta,
-                "log_posterior": loglik + prior_w + prior_beta, "prediction": pred}
+                "log_posterior": loglik + prior_w + prior_beta, "prediction": pred.float()}
 
     def _flat(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         n = self.net.n_particles
         return torch.cat([t.reshape(n, -1) for t in tensors], 1)
 
+    def _scores(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        """Backward of Σ_i log p_i into the parameters' .grad, one particle group at a time (the terms
+        are sums over particles, so the gradients add up to the all-at-once ones). Returns the
+        per-particle log posterior and the predictions, detached."""
+        net = self.net
+        prior_w, prior_beta = self.log_priors()
+        (prior_w + prior_beta).sum().backward()
+        preds, logliks = [], []
+        for a, b in net.groups():
+            with net.group_view(a, b) as group, self._autocast(x):
+                pred = group._forward_all(x)
+                loglik = self.log_likelihood(pred, y, mask, net.log_beta[a:b])
+                loglik.sum().backward()  # inside the view: a checkpointed block recomputes with it
+            preds.append(pred.detach().float())
+            logliks.append(loglik.detach())
+        net._tick()
+        return torch.cat(logliks) + (prior_w + prior_beta).detach(), torch.cat(preds, 1)
+
     def step(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
         """One SVGD step on a minibatch (train-mode BatchNorm). Returns diagnostics, all from before the
         update: masked MSE of the particle-mean prediction, mean log posterior, mean β, kernel bandwidth."""
+        self._check(x, y, mask)
         self.net.train()
         self.optimizer.zero_grad(set_to_none=True)
-        terms = self.log_posterior(x, y, mask)
-        terms["log_posterior"].sum().backward()
+        log_post, pred = self._scores(x, y, mask)
         with torch.no_grad():
             theta = self._flat(self.params)
             kern = rbf_kernel(theta, self.bandwidth)
@@ -299,9 +407,9 @@ class SVGDTrainer:
                 p.grad = -phi[:, offset:offset + size].reshape(p.shape)
                 offset += size
             self.optimizer.step()
-            mean = terms["prediction"].mean(1)
+            mean = pred.mean(1)
             mse = torch.where(mask, mean - torch.where(mask, y, 0.0), 0.0).square().sum() / mask.sum().clamp(min=1)
-        return {"mse": mse.item(), "log_posterior": terms["log_posterior"].mean().item(),
+        return {"mse": mse.item(), "log_posterior": log_post.mean().item(),
                 "beta": torch.exp(self.net.log_beta).mean().item(), "bandwidth": kern.bandwidth}
 
     def refresh_batchnorm(self, batches: Iterable[torch.Tensor]) -> None:
@@ -321,6 +429,7 @@ class SVGDTrainer:
         epistemic part) + mean over particles of 1/β_i (the aleatoric noise).
         """
         self.net.eval()
-        pred = self.net(x)
+        with self._autocast(x):
+            pred = self.net(x).float()
         noise = torch.exp(-self.net.log_beta).mean()
         return pred.mean(1), pred.var(1, correction=0) + noise

@@ -16,7 +16,9 @@ import pandas as pd
 import xarray as xr
 
 from .baselines import decimal_years, linear_trend, trend_plus_season, trend_values
+from .grid import Grid, Regridder
 from .metrics import nrmse, nse, pearson_r
+from .logs import Progress
 
 GAP = ("2017-07-01", "2018-05-01")  # between GRACE and GRACE-FO
 EVALUATION = {"train": [("2002-04-01", "2014-03-01")],
@@ -63,6 +65,12 @@ class GapfillData:
     trend: np.ndarray  # (T, H, W) TWSA trend (cm), added back to predictions
     target_scaler: Standardiser
     channels: list
+    ice: np.ndarray | None = None  # (H, W) ice-sheet cells: out of the loss, the scores and the BCNN field
+
+    @property
+    def loss_mask(self) -> np.ndarray:
+        """The cells the likelihood sees: observed land, ice sheets left out."""
+        return self.mask if self.ice is None else self.mask & ~self.ice[None]
 
 
 DERIVED = {
@@ -91,7 +99,85 @@ def predictor_field(cube: xr.Dataset, name: str) -> np.ndarray:
     return cube[name].values.astype(np.float64)
 
 
-def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], experiment: str) -> GapfillData:
+@dataclass
+class BcnnGrid:
+    """The BCNN's own grid (Mo et al.: 60°S–84°N at 1°) and the conservative remaps between it and the
+    analysis grid. `identity` when the two coincide (the demo): nothing is remapped."""
+
+    grid: Grid
+    rows: np.ndarray  # analysis rows inside the domain
+    to_bcnn: Regridder | None
+    to_analysis: Regridder | None
+
+    @property
+    def identity(self) -> bool:
+        return self.to_bcnn is None
+
+    def coarsen(self, cube: xr.Dataset) -> xr.Dataset:
+        """Every (…, lat, lon) variable of the cube, area-weighted onto the BCNN grid (a coarse cell
+        needs half its area covered by finite fine cells)."""
+        sub = cube.isel(lat=self.rows)
+        if self.identity:
+            return sub
+        out = xr.Dataset(coords={"time": cube["time"]}).assign_coords(self.grid.latlon())
+        for name, da in sub.data_vars.items():
+            if da.dims[-2:] == ("lat", "lon"):
+                values = da.values.astype(np.float64)
+                if name == "land_mask":
+                    values = np.where(np.isfinite(values), values, 0.0)
+                out[name] = (da.dims, self.to_bcnn._apply(values))
+        if "land_mask" in out:
+            out["land_mask"] = out["land_mask"] >= 0.5
+        return out
+
+    def coarsen_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A boolean analysis-grid map (lat, lon) on the BCNN grid: true where it covers half a cell."""
+        sub = np.asarray(mask, bool)[self.rows]
+        return sub if self.identity else self.to_bcnn._apply(sub.astype(np.float64)) >= 0.5
+
+    def refine(self, field: np.ndarray, n_lat: int) -> np.ndarray:
+        """A BCNN-grid field (…, h, w) back on the analysis grid (…, n_lat, W): each analysis cell takes
+        the area-weighted value of the BCNN cells it overlaps (first-order conservative); NaN outside
+        the domain."""
+        inner = field if self.identity else self.to_analysis._apply(field)
+        out = np.full(field.shape[:-2] + (n_lat, inner.shape[-1]), np.nan, dtype=inner.dtype)
+        out[..., self.rows, :] = inner
+        return out
+
+
+def bcnn_grid(lat: np.ndarray, lon: np.ndarray, resolution_deg: float, domain: dict | None) -> BcnnGrid:
+    """The BCNN grid for analysis cell centres lat, lon (ascending, regular): the rows inside
+    `domain` (lat_min, lat_max), on cells of `resolution_deg` aligned to multiples of it. Finer than the
+    analysis grid is an error: the BCNN never sees more detail than the data has."""
+    from .grid import edges_from_centres
+
+    lat_e, lon_e = edges_from_centres(lat, name="latitude"), edges_from_centres(lon, name="longitude")
+    res = float(np.median(np.diff(lat)))
+    r = float(resolution_deg)
+    if r < res - 1e-9:
+        raise ValueError(f"gapfill.resolution {r:g} deg is finer than the analysis grid ({res:g} deg)")
+    lo = max(lat_e[0], float(domain["lat_min"])) if domain else lat_e[0]
+    hi = min(lat_e[-1], float(domain["lat_max"])) if domain else lat_e[-1]
+    rows = np.flatnonzero((lat > lo) & (lat < hi))
+    if not rows.size:
+        raise ValueError(f"gapfill.domain lat {lo:g}..{hi:g} holds no cell of the analysis grid "
+                         f"({lat_e[0]:g}..{lat_e[-1]:g})")
+    f_lo, f_hi = lat_e[rows[0]], lat_e[rows[-1] + 1]
+    snap = lambda v, f: float(f(v / r - 1e-9 if f is np.ceil else v / r + 1e-9) * r)  # noqa: E731
+    grid = Grid(r, snap(f_lo, np.floor), snap(f_hi, np.ceil), snap(lon_e[0], np.floor), snap(lon_e[-1], np.ceil))
+    fine = Grid(res, float(f_lo), float(f_hi), float(lon_e[0]), float(lon_e[-1]))
+    if (abs(r - res) < 1e-9 and np.allclose(grid.lat_edges, fine.lat_edges)
+            and np.allclose(grid.lon_edges, fine.lon_edges)):
+        return BcnnGrid(grid, rows, None, None)
+    to_bcnn = Regridder.build(lat[rows], lon, grid, require_cover=False)
+    to_analysis = Regridder.build(grid.lat, grid.lon, fine, min_coverage=1e-6)
+    return BcnnGrid(grid, rows, to_bcnn, to_analysis)
+
+
+def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], experiment: str,
+                    ice: np.ndarray | None = None, inputs: bool = True) -> GapfillData:
+    """The BCNN's inputs and targets on the cube's grid; `ice` (H, W) marks ice-sheet cells (left out of
+    the loss and the scores); `inputs=False` skips the predictor images (scoring on the analysis grid)."""
     twsa = cube["twsa"].values.astype(np.float64)
     all_time = pd.DatetimeIndex(cube["time"].values)
     has = np.isfinite(twsa).any((1, 2))
@@ -123,7 +209,7 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
     y = target_scaler.transform(detrended)
 
     channels, fields = [], []
-    for p in predictors:
+    for p in (predictors if inputs else []):
         v = predictor_field(cube, p)
         s, i = linear_trend(v, years_all, use)
         d = v - trend_values(s, i, years_all)
@@ -132,10 +218,10 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
         for lag in lags:
             fields.append(d[first - lag:last + 1 - lag])
             channels.append(f"{p}(t-{lag})" if lag else f"{p}(t)")
-    x = np.stack(fields, axis=1).astype(np.float32)
+    x = np.stack(fields, axis=1).astype(np.float32) if fields else np.zeros((len(time), 0) + land.shape, np.float32)
     mask = land[None] & np.isfinite(observed)
     return GapfillData(time, x, y.astype(np.float32), observed, mask, land, train, test, trend, target_scaler,
-                       channels)
+                       channels, None if ice is None else np.asarray(ice, bool) & land)
 
 
 def _cells_last(a: np.ndarray) -> np.ndarray:
@@ -146,7 +232,7 @@ def _cells_last(a: np.ndarray) -> np.ndarray:
 def score_test_months(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coords: xr.Dataset) -> xr.Dataset:
     """Per-cell R, NSE, NRMSE on the test months, on the full signal and on the detrended one (the public
     code reported only the trend-inflated full-signal scores), and the 95 % interval's coverage."""
-    sel = data.test[:, None, None] & data.mask
+    sel = data.test[:, None, None] & data.loss_mask
     obs = np.where(sel, data.observed, np.nan)
     out = grid_coords.copy()
     for label, sim, ref in (("", mean_cm, obs), ("_detrended", mean_cm - data.trend, obs - data.trend)):
@@ -168,11 +254,11 @@ def product(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coo
             experiment: str, predictors: str) -> xr.Dataset:
     """The gap-filled record: BCNN mean and standard deviation for every GRACE-era month, and the
     continuous series with GRACE where it has data and BCNN where it has not."""
-    land = data.land[None]
+    land = data.land[None] if data.ice is None else (data.land & ~data.ice)[None]
     mean = np.where(land, mean_cm, np.nan)
     std = np.where(land, std_cm, np.nan)
     filled = np.where(data.mask, data.observed, mean)
-    flag = np.where(data.mask, 0, np.where(land, 1, -1)).astype(np.int8)
+    flag = np.where(data.mask, 0, np.where(np.isfinite(mean), 1, -1)).astype(np.int8)
     gap = in_periods(data.time, [GAP])
     ds = grid_coords.copy().assign_coords(time=("time", data.time, {"standard_name": "time", "axis": "T"}))
     common = {"units": "cm", "grid_mapping": "crs"}
@@ -197,39 +283,48 @@ def nse_against_truth(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray,
     """Per-cell NSE of the BCNN and of the GRACE trend + seasonal cycle baseline against a true TWSA
     (the demo world's) over the given months."""
     baseline = trend_plus_season(data.observed, data.time, data.train)
-    land = data.land[None] & months[:, None, None]
+    land = (data.land if data.ice is None else data.land & ~data.ice)[None] & months[:, None, None]
     t = np.where(land, truth, np.nan)
     return (nse(_cells_last(np.where(land, mean_cm, np.nan)), _cells_last(t)),
             nse(_cells_last(np.where(land, baseline, np.nan)), _cells_last(t)))
 
 
 def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int, learning_rate: float,
-             batch_size: int, seed: int, device: str = "cpu", log=None):
+             batch_size: int, seed: int, device: str = "cpu", log=None, particle_group: int | None = None,
+             checkpoint: bool = False, bf16: bool = False):
     """Train the particle network by SVGD on the training months; predict every month of the era.
 
+    `particle_group` particles run forward and backward at a time (memory; same result);
+    `checkpoint` and `bf16` (activation checkpointing, bf16 autocast) are CUDA options.
     Returns (mean, std) in cm with the trend added back, and the trainer (for its weights).
     """
     import torch  # only the fit needs torch; the data preparation stays importable without it
 
     from .bcnn import ParticleCBAMNet, SVGDTrainer
 
+    if (checkpoint or bf16) and torch.device(device).type != "cuda":
+        raise ValueError("gapfill.checkpoint and gapfill.bf16 are CUDA options: set gapfill.device: cuda "
+                         "or switch them off")
     torch.manual_seed(seed)
     dev = torch.device(device)
     x = torch.tensor(data.x, device=dev)
     y = torch.tensor(np.nan_to_num(data.y), device=dev)
-    mask = torch.tensor(data.mask, device=dev)
-    train_months = np.flatnonzero(data.train & data.mask.any((1, 2)))
-    net = ParticleCBAMNet(particles, data.x.shape[1], n_features, seed=seed).to(dev)
-    trainer = SVGDTrainer(net, n_train=len(train_months), lr=learning_rate)
+    loss_mask = data.loss_mask
+    mask = torch.tensor(loss_mask, device=dev)
+    train_months = np.flatnonzero(data.train & loss_mask.any((1, 2)))
+    net = ParticleCBAMNet(particles, data.x.shape[1], n_features, seed=seed, group_size=particle_group,
+                          checkpoint=checkpoint).to(dev)
+    trainer = SVGDTrainer(net, n_train=len(train_months), lr=learning_rate, bf16=bf16)
     rng = np.random.default_rng(seed)
+    progress = Progress(log, "BCNN", epochs) if log is not None else None
     for epoch in range(epochs):
         order = rng.permutation(train_months)
         stats = [trainer.step(x[idx], y[idx], mask[idx])
                  for idx in (torch.as_tensor(order[b:b + batch_size], device=dev)
                              for b in range(0, len(order), batch_size))]
-        if log is not None and (epoch % 10 == 0 or epoch == epochs - 1):
-            log.info("epoch %d: masked MSE %.4f, mean beta %.3g", epoch, np.mean([s["mse"] for s in stats]),
-                     stats[-1]["beta"])
+        if progress is not None:
+            progress.update(epoch, extra=f"masked MSE {np.mean([s['mse'] for s in stats]):.4f}, "
+                                         f"mean beta {stats[-1]['beta']:.3g}")
     # Running BatchNorm statistics lag behind the weights SVGD keeps moving: recompute them once.
     trainer.refresh_batchnorm([x[torch.as_tensor(train_months[b:b + batch_size], device=dev)]
                                for b in range(0, len(train_months), batch_size)])
@@ -242,3 +337,13 @@ def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int,
     mean = scale.inverse(np.concatenate(means).astype(np.float64)) + data.trend
     std = np.sqrt(np.concatenate(variances).astype(np.float64)) * scale.std
     return mean, std, trainer
+
+
+def to_analysis_grid(fit: GapfillData, analysis: GapfillData, grid: BcnnGrid, mean_cm: np.ndarray,
+                     std_cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The BCNN-grid prediction on the analysis grid: the detrended prediction and the standard deviation
+    remapped (first-order conservative), the analysis grid's own per-cell trend added back."""
+    n_lat = analysis.land.shape[0]
+    if grid.identity and len(grid.rows) == n_lat:
+        return mean_cm, std_cm
+    return (grid.refine(mean_cm - fit.trend, n_lat) + analysis.trend, grid.refine(std_cm, n_lat))

@@ -15,6 +15,7 @@ rule bcnn:
         "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"
     input:
         cube="results/cube/cube.nc",
+        classes="results/regions/koppen_classes.nc",
         truth=DEMO_FILES["truth"] if DEMO else [],
         code=script_imports("bcnn.py"),
     output:
@@ -23,7 +24,8 @@ rule bcnn:
         summary="results/gapfill/{experiment}/{predictors}/summary.csv",
         weights="results/gapfill/{experiment}/{predictors}/weights.safetensors",
     params:
-        settings=config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size"),
+        settings=config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
+                             "domain", "resolution", "ice_classes", "bf16"),
         predictors=lambda wc: config["gapfill"]["predictor_sets"][wc.predictors],
         seed=config["seed"],
     log:
@@ -36,6 +38,9 @@ rule bcnn:
     resources:
         mem_mb=lambda wc, input: 4000 + 10 * input_mb(wc, input),
         device=config["gapfill"]["device"],  # not a param: where a job runs does not change its result
+        # memory savers that give the same numbers (tested): not params either; 0 = all particles at once
+        particle_group=config["gapfill"]["particle_group"] or 0,
+        checkpoint=int(config["gapfill"]["checkpoint"]),
     script:
         "../scripts/bcnn.py"
 

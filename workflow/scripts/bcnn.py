@@ -10,7 +10,8 @@ import torch  # noqa: E402
 import xarray as xr  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from twsrecon.gapfill import GAP, fit_bcnn, in_periods, nse_against_truth, prepare_gapfill, product, score_test_months  # noqa: E402,E501
+from twsrecon.gapfill import (GAP, bcnn_grid, fit_bcnn, in_periods, nse_against_truth, prepare_gapfill,  # noqa: E402
+                              product, score_test_months, to_analysis_grid)
 from twsrecon.io import atomic_output, write_csv, write_netcdf  # noqa: E402
 from twsrecon.provenance import canonical_json  # noqa: E402
 from twsrecon.device import resolve_device  # noqa: E402
@@ -22,13 +23,25 @@ torch.set_num_threads(snakemake.threads)
 with xr.open_dataset(snakemake.input.cube) as cube:
     cube = cube.load()
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
-data = prepare_gapfill(cube, snakemake.params.predictors, s["lags"], exp)
-log.info("%s fit: %d training months, %d test months, %d input channels (%s)", exp, data.train.sum(),
-         data.test.sum(), len(data.channels), ", ".join(data.channels))
+with xr.open_dataset(snakemake.input.classes) as classes:
+    ice = np.isin(classes["kg_class"].values, s["ice_classes"])
+grid = bcnn_grid(cube["lat"].values, cube["lon"].values, s["resolution"], s["domain"])
+fit_data = prepare_gapfill(grid.coarsen(cube), snakemake.params.predictors, s["lags"], exp,
+                           ice=grid.coarsen_mask(ice))
+log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
+         "months, %d test months, %d input channels (%s); %d ice-sheet cells left out of the loss", exp,
+         *grid.grid.shape, grid.grid.resolution, grid.grid.lat_min, grid.grid.lat_max, cube.sizes["lat"],
+         cube.sizes["lon"], fit_data.train.sum(), fit_data.test.sum(), len(fit_data.channels),
+         ", ".join(fit_data.channels), fit_data.ice.sum())
 device = resolve_device(snakemake.resources.device, log, "gapfill.device")
-mean, std, trainer = fit_bcnn(data, particles=s["particles"], n_features=s["n_features"], epochs=s["epochs"],
+mean, std, trainer = fit_bcnn(fit_data, particles=s["particles"], n_features=s["n_features"], epochs=s["epochs"],
                               learning_rate=s["learning_rate"], batch_size=s["batch_size"],
-                              seed=snakemake.params.seed, device=str(device), log=log)
+                              seed=snakemake.params.seed, device=str(device), log=log,
+                              particle_group=snakemake.resources.particle_group or None,
+                              checkpoint=bool(snakemake.resources.checkpoint), bf16=s["bf16"])
+data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
+    prepare_gapfill(cube, snakemake.params.predictors, s["lags"], exp, ice=ice, inputs=False)
+mean, std = to_analysis_grid(fit_data, data, grid, mean, std)
 write_netcdf(product(data, mean, std, coords, exp, pset), snakemake.output.product, config)
 scores = score_test_months(data, mean, std, coords)
 write_netcdf(scores.assign_attrs(title=f"BCNN test-month scores ({exp}, {pset})"), snakemake.output.scores, config)
@@ -56,4 +69,4 @@ write_csv(table, snakemake.output.summary, config)
 log.info("\n%s", table.T.to_string())
 state = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
 with atomic_output(snakemake.output.weights, suffix=".safetensors") as tmp:
-    save_file(state, str(tmp), metadata={"config": canonical_json(config), "channels": canonical_json(data.channels)})
+    save_file(state, str(tmp), metadata={"config": canonical_json(config), "channels": canonical_json(fit_data.channels)})
