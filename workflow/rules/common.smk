@@ -2,6 +2,8 @@
 
 from twsrecon.config import validate
 from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
+from snakemake.exceptions import IncompleteCheckpointException
+from twsrecon.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
 from twsrecon.regions import REGIONS as ALL_REGIONS
 
 
@@ -81,6 +83,46 @@ def input_mb(wildcards, input):
     return max(1, int(sum(os.path.getsize(f) for f in input if os.path.exists(f)) / 2**20))
 
 
+REGION_SUMMARY = "results/regions/summary.csv"
+
+
+def planning_only():
+    """A dry run or a DAG drawing of a fresh directory: no region summary exists and none will be made now."""
+    return (workflow.executor_plugin is None or workflow.dryrun) and not os.path.exists(REGION_SUMMARY)
+
+
+def trained_regions():
+    """The regions that train: those the region summary (a checkpoint) marks included. Every per-region
+    `expand` of the modelling chain goes through here, so a region without cells costs no job.
+
+    Before the summary exists, a dry run lists every region of `regions.include` (an upper bound: the
+    light rules up to `region_summary` decide); a run builds the rest of the DAG once it is written.
+    """
+    try:
+        summary = checkpoints.region_summary.get().output[0]
+    except IncompleteCheckpointException:
+        if planning_only():
+            return REGIONS
+        raise
+    return regions_to_train(summary)
+
+
+def per_region(pattern):
+    """Input function: `pattern` expanded over the trained regions (other wildcards from the job's own)."""
+    return lambda wildcards: expand(pattern, region=trained_regions(), **dict(wildcards.items()))
+
+
+def timeseries_regions():
+    """The regions with a time-series figure: `evaluation.timeseries_regions`, or the largest ones."""
+    try:
+        summary = checkpoints.region_summary.get().output[0]
+    except IncompleteCheckpointException:
+        if planning_only():
+            return EVAL["timeseries_regions"] or REGIONS[:N_TIMESERIES]
+        raise
+    return pick_timeseries_regions(summary, EVAL["timeseries_regions"], N_TIMESERIES)
+
+
 MODELS = list(config["models"]["types"])
 GAPFILL = config["gapfill"]
 PREDICTOR_SETS = list(GAPFILL["predictor_sets"])
@@ -145,7 +187,24 @@ BCNN_PRODUCTS = [f"BCNN_{s}" for s in PREDICTOR_SETS] if GAPFILL["enabled"] and 
     "evaluation" in GAPFILL["experiments"] or DEMO) else []
 PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
 FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
-TIMESERIES_REGIONS = [r for r in EVAL["timeseries_regions"] if r in REGIONS]
+
+
+def check_plan_against_inputs():
+    """Settings the input files cannot serve stop the run here, before any job: read from the files'
+    metadata only (local inputs that exist; downloads ask for what the settings need)."""
+    from twsrecon.plan import check_external_overlap, check_predictor_sets
+
+    era5 = [] if DEMO or config["inputs"]["era5"]["source"] == "download" else input_file("era5")
+    if GAPFILL["enabled"] and era5 and all(os.path.exists(f) for f in era5):
+        check_predictor_sets(GAPFILL["predictor_sets"], era5)
+    for name, settings in EXTERNAL_SETTINGS.items():
+        if os.path.exists(settings["path"]):
+            check_external_overlap(name, settings, config["grid"])
+
+
+EXTERNAL_SETTINGS = EVAL["external"] if EVAL["enabled"] else {}
+if workflow.is_main_process:  # not again in every job's own process
+    check_plan_against_inputs()
 
 
 def product_inputs(wildcards):
@@ -182,7 +241,7 @@ def evaluation_targets():
         *expand("results/evaluation/figures/maps_{metric}_{period}.png", metric=["r", "nse"], period=FIGURE_PERIODS),
         *expand("results/evaluation/figures/boxplot_{grouping}_{period}.png", grouping=["region", "aridity"],
                 period=FIGURE_PERIODS),
-        *expand("results/evaluation/figures/timeseries_{region}.png", region=TIMESERIES_REGIONS),
+        lambda wildcards: expand("results/evaluation/figures/timeseries_{region}.png", region=timeseries_regions()),
         *expand("results/evaluation/external/{external}_vs_products.csv", external=EXTERNAL),
     ]
     if HAS_GAP_PRODUCT:

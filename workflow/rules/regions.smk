@@ -45,6 +45,8 @@ rule region_cells:
         "results/regions/{region}.nc",
     params:
         min_cells=config["regions"]["min_cells"],
+        include=REGIONS,
+        fallback=config["regions"]["fallback"],
     log:
         "logs/region_cells/{region}.log",
     benchmark:
@@ -59,18 +61,23 @@ rule region_cells:
         "../scripts/region_cells.py"
 
 
-rule region_summary:
+# A checkpoint: the regions it marks included are the only ones the modelling chain plans jobs for
+# (common.smk: trained_regions); it also checks evaluation.timeseries_regions against the cells.
+checkpoint region_summary:
     message:
         "Table of cells per region"
     input:
-        expand("results/regions/{region}.nc", region=REGIONS),
+        regions=expand("results/regions/{region}.nc", region=REGIONS),
+        code=package_modules("regions", "plan"),
     output:
         report(
-            "results/regions/summary.csv",
+            REGION_SUMMARY,
             caption="../report/region_summary.rst",
             category="Data",
             subcategory="Regions",
         ),
+    params:
+        timeseries_regions=EVAL["timeseries_regions"] if EVAL["enabled"] else [],
     log:
         "logs/region_summary.log",
     benchmark:
