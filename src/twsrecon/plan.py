@@ -70,21 +70,27 @@ def pick_timeseries_regions(summary, requested, n: int = N_TIMESERIES) -> list[s
     return list(requested)
 
 
-def era5_variables(paths) -> dict[str, list[str]]:
-    """{variable: files} of a set of ERA5 netCDF files, from their headers (no data is read)."""
+def era5_variables(paths) -> dict[str, list[str]] | None:
+    """{variable: files} of a set of ERA5 netCDF files, from their headers (no data is read); None when a
+    file is missing or unreadable (the cube job then names it and the problem)."""
     import xarray as xr
 
     out: dict[str, list[str]] = {}
     for path in paths:
-        with xr.open_dataset(path, decode_times=False, decode_cf=False) as ds:
-            for v in ds.data_vars:
-                out.setdefault(str(v), []).append(str(path))
+        try:
+            with xr.open_dataset(path, decode_times=False, decode_cf=False) as ds:
+                for v in ds.data_vars:
+                    out.setdefault(str(v), []).append(str(path))
+        except (OSError, ValueError):
+            return None
     return out
 
 
 def check_predictor_sets(predictor_sets: dict, era5_files) -> None:
     """Every BCNN predictor set can be built from the ERA5 files: cwsc needs e and ro, model_twsa swvl1-4."""
     found = era5_variables(era5_files)
+    if found is None:
+        return
     problems = []
     for name, predictors in predictor_sets.items():
         for p in predictors:

@@ -86,25 +86,26 @@ def input_mb(wildcards, input):
 REGION_SUMMARY = "results/regions/summary.csv"
 
 
-def planning_only():
-    """A dry run or a DAG drawing of a fresh directory: no region summary exists and none will be made now."""
-    return (workflow.executor_plugin is None or workflow.dryrun) and not os.path.exists(REGION_SUMMARY)
+def region_summary():
+    """The region summary (a checkpoint) once it is made, or None while only planning without one.
+
+    A run builds the DAG below the checkpoint once the summary is written. A dry run or a DAG drawing
+    never waits for it: it reads the summary already on disk (the regions it would train as things stand)
+    or, in a fresh directory, plans every region of `regions.include` (an upper bound).
+    """
+    try:
+        return checkpoints.region_summary.get().output[0]
+    except IncompleteCheckpointException:
+        if workflow.executor_plugin is None or workflow.dryrun:
+            return REGION_SUMMARY if os.path.exists(REGION_SUMMARY) else None
+        raise
 
 
 def trained_regions():
-    """The regions that train: those the region summary (a checkpoint) marks included. Every per-region
-    `expand` of the modelling chain goes through here, so a region without cells costs no job.
-
-    Before the summary exists, a dry run lists every region of `regions.include` (an upper bound: the
-    light rules up to `region_summary` decide); a run builds the rest of the DAG once it is written.
-    """
-    try:
-        summary = checkpoints.region_summary.get().output[0]
-    except IncompleteCheckpointException:
-        if planning_only():
-            return REGIONS
-        raise
-    return regions_to_train(summary)
+    """The regions that train: those the region summary marks included. Every per-region `expand` of the
+    modelling chain goes through here, so a region without enough cells costs no job."""
+    summary = region_summary()
+    return REGIONS if summary is None else regions_to_train(summary)
 
 
 def per_region(pattern):
@@ -114,12 +115,9 @@ def per_region(pattern):
 
 def timeseries_regions():
     """The regions with a time-series figure: `evaluation.timeseries_regions`, or the largest ones."""
-    try:
-        summary = checkpoints.region_summary.get().output[0]
-    except IncompleteCheckpointException:
-        if planning_only():
-            return EVAL["timeseries_regions"] or REGIONS[:N_TIMESERIES]
-        raise
+    summary = region_summary()
+    if summary is None:
+        return EVAL["timeseries_regions"] or REGIONS[:N_TIMESERIES]
     return pick_timeseries_regions(summary, EVAL["timeseries_regions"], N_TIMESERIES)
 
 
@@ -195,7 +193,7 @@ def check_plan_against_inputs():
     from twsrecon.plan import check_external_overlap, check_predictor_sets
 
     era5 = [] if DEMO or config["inputs"]["era5"]["source"] == "download" else input_file("era5")
-    if GAPFILL["enabled"] and era5 and all(os.path.exists(f) for f in era5):
+    if GAPFILL["enabled"] and era5:
         check_predictor_sets(GAPFILL["predictor_sets"], era5)
     for name, settings in EXTERNAL_SETTINGS.items():
         if os.path.exists(settings["path"]):

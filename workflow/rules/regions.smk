@@ -122,7 +122,7 @@ rule gridded_split:
     message:
         "The split of every cell on the analysis grid (shared by every product's scores)"
     input:
-        splits=expand("results/split/{region}.nc", region=REGIONS),
+        splits=per_region("results/split/{region}.nc"),
         cube="results/cube/cube.nc",
         code=package_modules("features"),
     output:
