@@ -9,7 +9,7 @@ import xarray as xr
 from twsrecon.io import read_csv
 from twsrecon.plan import PlanError, check_external_overlap, check_predictor_sets, pick_timeseries_regions
 from twsrecon.regions import (BECK_CODES, CLASS_TOO_SMALL, CLASS_NOT_INCLUDED, FALLBACK_NEIGHBOURS,
-                              MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, REGIONS, STATUS, USABLE, plan_cells,
+                              MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, REGIONS, STATUS, USABLE, own_cells, plan_cells,
                               region_cells, related_classes)
 
 from conftest import TINY_DEMO, dry_run, run_snakemake
@@ -77,6 +77,7 @@ def test_unusable_cells_say_why_and_do_not_count():
     ds = region_cells(cube, xr.DataArray(kg), "continental_drywinwarmsum", 3).dataset
     assert ds.sizes["cell"] == 6 and int(ds["fallback"].sum()) == 2 and ds.attrs["moved_in_from"] == "Dwa:2"
     assert ds.attrs["cells_moved_in"] == 2 and set(ds["kg_class"].values.tolist()) == {dwa, dwb}
+    assert set(ds["kg_class"].values[own_cells(ds)].tolist()) == {dwb} and len(own_cells(ds)) == 4  # tuned on
     small = region_cells(cube, xr.DataArray(kg), "continental_drywinhotsum", 3).dataset
     assert small.sizes["cell"] == 0 and small.attrs["moved_to"] == "continental_drywinwarmsum"
     assert small.attrs["cells_moved_out"] == 2 and "(regions.fallback)" in small.attrs["exclusion_reason"]

@@ -248,6 +248,12 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
     return RegionCells(ds, n_class, dropped, n_no_twsa, int((~has_sif).sum()), included, reason)
 
 
+def own_cells(ds: xr.Dataset) -> np.ndarray:
+    """Indices of a region dataset's own cells: a region is tuned on them, so cells joining it by fallback
+    train with its hyperparameters without changing them."""
+    return np.flatnonzero(ds["fallback"].values == 0) if "fallback" in ds else np.arange(ds.sizes["cell"])
+
+
 def summary_table(paths):
     """One row per region dataset, from the counts each region job recorded in its attributes."""
     import pandas as pd
