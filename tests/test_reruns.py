@@ -50,9 +50,11 @@ def split_jobs(regions=(A, B)):
 
 def evaluation(products=MODELS):
     """The evaluation jobs below a change to `products` (the baselines and external products are scored on
-    the stored split, so a model change leaves them alone): scores, tables, maps, boxplots."""
+    the stored split, so a model change leaves them alone): scores, tables, maps, boxplots, and the time
+    series of A and B (evaluation.timeseries_regions left empty: the largest regions), made from the models."""
     periods = ("test", "pre_grace", "gap")  # the demo has a truth
     return job_keys(*[("score_product", {"product": p}) for p in products],
+                    *[("timeseries_figure", {"region": r}) for r in (A, B) if set(MODELS) & set(products)],
                     ("evaluation_tables", {}), ("skill_table", {}),
                     *[("score_maps", {"metric": m, "period": t}) for m in ("r", "nse") for t in periods],
                     *[("score_boxplots", {"grouping": g, "period": t}) for g in ("region", "aridity")

@@ -257,6 +257,32 @@ def hyperparameter_selection_note(sources: dict[str, str]) -> str:
     return "; ".join(f"{note} ({', '.join(regions)})" for note, regions in by_note.items())
 
 
+def add_cell_status(ds: xr.Dataset, plan, model_type: str) -> xr.Dataset:
+    """Per cell of a gridded reconstruction: its own class, whether it trained in a neighbour's region
+    (regions.fallback) and, where it has no reconstruction, why (regions.STATUS)."""
+    from .regions import NO_SIF, NOT_FITTED, STATUS, USABLE
+
+    has_model = ds["retrained"].values >= 0
+    fitted = np.isfinite(ds["twsa"].values).any(0) & has_model
+    status = plan.status.copy()
+    planned = status == USABLE
+    if uses_sif(model_type):
+        status[planned & ~plan.has_sif] = NO_SIF
+    status[(status == USABLE) & ~fitted] = NOT_FITTED
+    status[fitted] = USABLE
+    ds["cell_status"] = (("lat", "lon"), status.astype(np.int8), {
+        "long_name": "why the cell has no reconstruction (reconstructed: it has one)",
+        "flag_values": np.arange(len(STATUS), dtype=np.int8), "flag_meanings": " ".join(STATUS),
+        "grid_mapping": "crs"})
+    ds["fallback"] = (("lat", "lon"), np.where(has_model, plan.fallback, -1).astype(np.int8), {
+        "long_name": "trained in the region of a neighbouring class, its own being too small (regions.fallback)",
+        "flag_values": np.array([-1, 0, 1], np.int8), "flag_meanings": "no_model own_region fallback_region",
+        "grid_mapping": "crs"})
+    ds["kg_class"] = (("lat", "lon"), plan.kg_class.astype(np.int16), {
+        "long_name": "Köppen–Geiger class of the cell itself (Beck et al. legend, 0: none)", "grid_mapping": "crs"})
+    return ds
+
+
 def skill_table(finals: list[xr.Dataset]) -> pd.DataFrame:
     """Median test PCC per region (and over all cells) of the model and of the monthly climatology."""
     rows, pooled_model, pooled_clim = [], [], []

@@ -37,12 +37,123 @@ REGIONS = {name: cls for cls, name in CLASS_NAMES.items() if cls not in EXCLUDED
 PREDICTORS = ("pcp", "tmp", "snow", "rad", "rh", "sif")
 METEO = tuple(p for p in PREDICTORS if p != "sif")
 
+# Where the cells of a class with too few usable cells go (regions.fallback): the nearest climates, nearest
+# first. Same main group and precipitation type first (the adjacent summer/winter temperature, the warmer
+# side first: Csb -> Csa, Dwb -> Dwa), then the same temperature with another precipitation regime, then
+# the neighbouring main group (EF -> ET -> Dfc). A cell joins the first listed region that is in
+# regions.include and has at least regions.min_cells usable cells of its own; there is no chaining.
+# Csc and Cwc are not GR*Ai*CE regions: with the fallback on, their cells always join a neighbour.
+FALLBACK_NEIGHBOURS = {
+    "Af": ("Am", "Aw"), "Am": ("Af", "Aw"), "Aw": ("Am", "Af", "BSh", "Cwa"),
+    "BWh": ("BWk", "BSh", "BSk"), "BWk": ("BWh", "BSk", "BSh"),
+    "BSh": ("BSk", "BWh", "Aw", "BWk"), "BSk": ("BSh", "BWk", "BWh", "Dsb"),
+    "Csa": ("Csb", "Csc", "Cfa", "BSk"), "Csb": ("Csa", "Csc", "Cfb"), "Csc": ("Csb", "Csa", "Cfc", "Cfb"),
+    "Cwa": ("Cwb", "Cwc", "Cfa", "Aw"), "Cwb": ("Cwa", "Cwc", "Cfb"), "Cwc": ("Cwb", "Cwa", "Cfc", "Dwc"),
+    "Cfa": ("Cfb", "Cfc", "Cwa", "Csa"), "Cfb": ("Cfa", "Cfc", "Cwb", "Csb"), "Cfc": ("Cfb", "Cfa", "Dfc"),
+    "Dsa": ("Dsb", "Dsc", "Dfa", "Csa"), "Dsb": ("Dsa", "Dsc", "Dfb"), "Dsc": ("Dsb", "Dsd", "Dfc"),
+    "Dsd": ("Dsc", "Dsb", "Dfd"),
+    "Dwa": ("Dwb", "Dwc", "Dfa", "Cwa"), "Dwb": ("Dwa", "Dwc", "Dfb"), "Dwc": ("Dwb", "Dwd", "Dfc"),
+    "Dwd": ("Dwc", "Dwb", "Dfd"),
+    "Dfa": ("Dfb", "Dfc", "Dwa", "Cfa"), "Dfb": ("Dfa", "Dfc", "Dwb"), "Dfc": ("Dfb", "Dfd", "Dwc", "ET"),
+    "Dfd": ("Dfc", "Dwd", "ET"),
+    "ET": ("EF", "Dfc", "Dfd"), "EF": ("ET", "Dfd", "Dfc"),
+}
+_CLASS_OF_CODE = {code: cls for cls, code in BECK_CODES.items()}
+NEIGHBOURS = {_CLASS_OF_CODE[c]: tuple(_CLASS_OF_CODE[n] for n in ns) for c, ns in FALLBACK_NEIGHBOURS.items()}
+
+# Why a cell has no reconstruction (the `cell_status` flag of the product); 0: it has one.
+STATUS = ("reconstructed", "not_land", "missing_predictor", "no_grace", "class_too_small", "class_not_included",
+          "no_sif", "not_fitted")
+USABLE, NOT_LAND, MISSING_PREDICTOR, NO_GRACE, CLASS_TOO_SMALL, CLASS_NOT_INCLUDED, NO_SIF, NOT_FITTED = range(8)
+
 
 def class_of(region: str) -> int:
     try:
         return REGIONS[region]
     except KeyError:
         raise KeyError(f"unknown region {region!r}; known: {', '.join(REGIONS)}") from None
+
+
+def region_of(cls: int) -> str | None:
+    """The GR*Ai*CE region of a class (None for Csc, Cwc and no class)."""
+    return CLASS_NAMES.get(int(cls)) if int(cls) in REGIONS.values() else None
+
+
+def related_classes(cls: int) -> set[int]:
+    """The classes whose usable cell counts decide which cells train in the region of `cls`: its own,
+    its neighbours (where its cells go when it is small) and every class that lists it as a neighbour
+    (with their neighbours, which come first for them)."""
+    out = {cls, *NEIGHBOURS.get(cls, ())}
+    for src, ns in NEIGHBOURS.items():
+        if cls in ns:
+            out |= {src, *ns}
+    return out
+
+
+@dataclass
+class CellPlan:
+    """Where each cell of the grid trains, and why not where it does not (all arrays (lat, lon))."""
+
+    kg_class: np.ndarray  # the cell's own Beck class, 0: none
+    status: np.ndarray  # USABLE, NOT_LAND, MISSING_PREDICTOR, NO_GRACE, CLASS_TOO_SMALL or CLASS_NOT_INCLUDED
+    missing: np.ndarray  # index in METEO of the first predictor a MISSING_PREDICTOR cell lacks, else -1
+    has_sif: np.ndarray  # SIF in every month
+    region: np.ndarray  # class of the region the cell trains in, 0: none
+    fallback: np.ndarray  # trains in a neighbour's region (regions.fallback)
+    usable: dict  # class -> usable cells of its own
+    targets: dict  # class -> class of the region its cells join (itself when large enough), None: none
+
+
+def plan_cells(cube: xr.Dataset, kg_class: np.ndarray, include, min_cells: int, fallback: bool,
+               classes=None) -> CellPlan:
+    """Usability of the cells of `classes` (all when None) and the region each usable cell trains in.
+
+    A cell missing any meteorological predictor in any month is unusable, and so is a cell without any
+    GRACE month; a cell without complete SIF is usable (only the SIF models leave it out). A region trains
+    when it is in `include` and has at least `min_cells` usable cells; the usable cells of a smaller class
+    (and of Csc, Cwc) join the first region of its NEIGHBOURS that trains, when `fallback` is on.
+    Only the latitude band of `classes` is read, so a region job does not load a global cube.
+    """
+    kg = np.nan_to_num(np.asarray(kg_class, np.float64), nan=0.0).astype(np.int64)
+    classes = set(np.unique(kg[kg > 0]).tolist()) if classes is None else set(classes)
+    include_cls = {class_of(r) for r in include}
+    status = np.full(kg.shape, NOT_LAND, np.int8)
+    missing = np.full(kg.shape, -1, np.int8)
+    has_sif = np.zeros(kg.shape, bool)
+    ii, jj = np.nonzero(np.isin(kg, list(classes)) & (kg > 0))
+    if len(ii):
+        r0, r1 = int(ii.min()), int(ii.max()) + 1
+        ok = np.ones(len(ii), bool)
+        miss = np.full(len(ii), -1, np.int8)
+        for k, v in enumerate(METEO):
+            bad = ~np.isfinite(cube[v].isel(lat=slice(r0, r1)).values[:, ii - r0, jj]).all(axis=0)
+            miss[bad & ok] = k
+            ok &= ~bad
+        no_grace = ~np.isfinite(cube["twsa"].isel(lat=slice(r0, r1)).values[:, ii - r0, jj]).any(axis=0) & ok
+        status[ii, jj] = np.where(ok & ~no_grace, USABLE, np.where(ok, NO_GRACE, MISSING_PREDICTOR))
+        missing[ii, jj] = miss
+        has_sif[ii, jj] = np.isfinite(cube["sif"].isel(lat=slice(r0, r1)).values[:, ii - r0, jj]).all(axis=0)
+    usable = {c: int(((kg == c) & (status == USABLE)).sum()) for c in classes}
+
+    def trains(c):
+        return c in include_cls and usable.get(c, 0) >= min_cells
+
+    targets = {}
+    for c in classes:
+        if trains(c):
+            targets[c] = c
+        elif fallback and (c in REGIONS.values() and c in include_cls or c in EXCLUDED_CLASSES):
+            targets[c] = next((n for n in NEIGHBOURS.get(c, ()) if n in classes and trains(n)), None)
+        else:
+            targets[c] = None
+    region = np.zeros(kg.shape, np.int16)
+    for c, t in targets.items():
+        usable_c = (kg == c) & (status == USABLE)
+        if t is not None:
+            region[usable_c] = t
+        else:
+            status[usable_c] = CLASS_TOO_SMALL if c in include_cls else CLASS_NOT_INCLUDED
+    return CellPlan(kg, status, missing, has_sif, region, (region > 0) & (region != kg), usable, targets)
 
 
 @dataclass
@@ -56,48 +167,52 @@ class RegionCells:
     reason: str
 
 
-def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cells: int) -> RegionCells:
-    """The cells of one region as (cell, time) series.
-
-    A cell missing any meteorological predictor in any month is dropped (counted per predictor);
-    a cell without any GRACE month is dropped; a cell without complete SIF is kept but flagged
-    (`has_sif`), since only the SIF models must leave it out.
-    """
+def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cells: int, include=None,
+                 fallback: bool = True) -> RegionCells:
+    """The cells that train in one region as (time, cell) series: its own usable cells and, with
+    `fallback`, those of smaller neighbouring classes (see plan_cells), flagged per cell (`fallback`)."""
     cls = class_of(region)
+    include = list(REGIONS) if include is None else list(include)
+    plan = plan_cells(cube, kg_class.values, include, min_cells, fallback, related_classes(cls))
     nlon = cube.sizes["lon"]
-    mask = (kg_class.values == cls)
-    ii, jj = np.nonzero(mask)
-    n_class = len(ii)
-    rows = slice(int(ii.min()), int(ii.max()) + 1) if n_class else slice(0, 0)
-    # Only the latitude band of the region is read: a global cube stays on disk.
-    data = {v: cube[v].isel(lat=rows).values[:, ii - rows.start, jj] for v in (*PREDICTORS, "twsa")}
-    keep = np.ones(n_class, bool)
-    dropped = {}
-    for v in METEO:
-        bad = ~np.isfinite(data[v]).all(axis=0)
-        dropped[v] = int((bad & keep).sum())
-        keep &= ~bad
-    no_twsa = ~np.isfinite(data["twsa"]).any(axis=0) & keep
-    keep &= ~no_twsa
-    has_sif = np.isfinite(data["sif"]).all(axis=0)
-    sel = np.flatnonzero(keep)
-    n = len(sel)
-    included = n >= min_cells
-    reason = "" if included else f"{n} usable cells < regions.min_cells = {min_cells}"
+    own = plan.kg_class == cls
+    n_class = int(own.sum())
+    dropped = {v: int((own & (plan.missing == k)).sum()) for k, v in enumerate(METEO)}
+    n_no_twsa = int((own & (plan.status == NO_GRACE)).sum())
+    n = plan.usable.get(cls, 0)
+    included = plan.targets.get(cls) == cls
+    target = plan.targets.get(cls)
+    if included:
+        reason = ""
+    elif region not in include:
+        reason = "not in regions.include"
+    elif n_class == 0:
+        reason = f"no cells of class {BECK_CODES[cls]} on this grid"
+    else:
+        reason = f"{n} usable cells < regions.min_cells = {min_cells}"
+        if target is not None and n:
+            reason += f": its cells train in {CLASS_NAMES[target]} (regions.fallback)"
     if not included:
         log.warning("region %s left out: %s", region, reason)
-        sel = sel[:0]
     for v, k in dropped.items():
         if k:
             log.info("region %s: %d cell(s) dropped for missing %s", region, k, v)
-    if no_twsa.sum():
-        log.info("region %s: %d cell(s) dropped without any GRACE month", region, int(no_twsa.sum()))
+    if n_no_twsa:
+        log.info("region %s: %d cell(s) dropped without any GRACE month", region, n_no_twsa)
 
-    lat = cube["lat"].values[ii[sel]]
-    lon = cube["lon"].values[jj[sel]]
-    cell_id = (ii[sel] * nlon + jj[sel]).astype(np.int64)
+    ii, jj = np.nonzero(plan.region == cls) if included else (np.zeros(0, int), np.zeros(0, int))
+    moved_from = {BECK_CODES[int(c)]: int(((plan.region == cls) & (plan.kg_class == c)).sum())
+                  for c in sorted(set(plan.kg_class[ii, jj].tolist()) - {cls})}
+    for code, k in moved_from.items():
+        log.info("region %s: %d cell(s) of the small class %s join it (regions.fallback)", region, k, code)
+    rows = slice(int(ii.min()), int(ii.max()) + 1) if len(ii) else slice(0, 0)
+    # Only the latitude band of the region's cells is read: a global cube stays on disk.
+    data = {v: cube[v].isel(lat=rows).values[:, ii - rows.start, jj] for v in (*PREDICTORS, "twsa")}
+    lat = cube["lat"].values[ii]
+    lon = cube["lon"].values[jj]
+    cell_id = (ii * nlon + jj).astype(np.int64)
     ds = xr.Dataset(
-        {v: (("time", "cell"), data[v][:, sel].astype(np.float32), dict(cube[v].attrs)) for v in (*PREDICTORS, "twsa")},
+        {v: (("time", "cell"), data[v].astype(np.float32), dict(cube[v].attrs)) for v in (*PREDICTORS, "twsa")},
         coords={
             "time": cube["time"],
             "cell": ("cell", cell_id, {"long_name": "cell id: row-major index on the analysis grid "
@@ -111,16 +226,32 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
         ds[v].attrs["coordinates"] = "lat lon"
     for c in ("lat", "lon"):
         ds[c].attrs.pop("bounds", None)
-    ds["has_sif"] = ("cell", has_sif[sel].astype(np.int8),
+    has_sif = plan.has_sif[ii, jj]
+    ds["has_sif"] = ("cell", has_sif.astype(np.int8),
                      {"long_name": "cell has SIF in every month (usable by the SIF models)", "flag_values": [0, 1],
                       "flag_meanings": "no_sif has_sif"})
+    ds["kg_class"] = ("cell", plan.kg_class[ii, jj].astype(np.int16),
+                      {"long_name": "Köppen–Geiger class of the cell itself (Beck et al. legend)"})
+    ds["fallback"] = ("cell", plan.fallback[ii, jj].astype(np.int8),
+                      {"long_name": "cell of a smaller class that trains in this region (regions.fallback)",
+                       "flag_values": [0, 1], "flag_meanings": "own_class fallback"})
     ds.attrs.update({
         "featureType": "timeSeries", "region": region, "kg_class": cls, "kg_code": BECK_CODES[cls],
         "included": int(included), "exclusion_reason": reason,
         "cells_in_class": n_class, "cells_dropped_missing_predictor": sum(dropped.values()),
-        "cells_dropped_no_twsa": int(no_twsa.sum()),
+        "cells_dropped_no_twsa": n_no_twsa,
+        "moved_to": CLASS_NAMES[target] if target is not None and not included and n else "",
+        "cells_moved_out": 0 if included or target is None else n,
+        "moved_in_from": " ".join(f"{c}:{k}" for c, k in moved_from.items()),
+        "cells_moved_in": sum(moved_from.values()),
     })
-    return RegionCells(ds, n_class, dropped, int(no_twsa.sum()), int((~has_sif[sel]).sum()), included, reason)
+    return RegionCells(ds, n_class, dropped, n_no_twsa, int((~has_sif).sum()), included, reason)
+
+
+def own_cells(ds: xr.Dataset) -> np.ndarray:
+    """Indices of a region dataset's own cells: a region is tuned on them, so cells joining it by fallback
+    train with its hyperparameters without changing them."""
+    return np.flatnonzero(ds["fallback"].values == 0) if "fallback" in ds else np.arange(ds.sizes["cell"])
 
 
 def summary_table(paths):
@@ -138,6 +269,8 @@ def summary_table(paths):
                 "dropped_no_twsa": int(a["cells_dropped_no_twsa"]),
                 "cells": int(ds.sizes["cell"]), "cells_without_sif": int((ds["has_sif"] == 0).sum()),
                 "included": bool(a["included"]), "reason": a["exclusion_reason"],
+                "cells_moved_in": int(a.get("cells_moved_in", 0)), "moved_in_from": a.get("moved_in_from", ""),
+                "cells_moved_out": int(a.get("cells_moved_out", 0)), "moved_to": a.get("moved_to", ""),
             })
     return pd.DataFrame(rows)
 

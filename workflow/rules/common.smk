@@ -2,6 +2,8 @@
 
 from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
+from snakemake.exceptions import IncompleteCheckpointException
+from twsrecon.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
 from twsrecon.regions import REGIONS as ALL_REGIONS
 
 
@@ -93,6 +95,44 @@ def input_mb(wildcards, input):
     return max(1, int(sum(os.path.getsize(f) for f in input if os.path.exists(f)) / 2**20))
 
 
+REGION_SUMMARY = "results/regions/summary.csv"
+
+
+def region_summary():
+    """The region summary (a checkpoint) once it is made, or None while only planning without one.
+
+    A run builds the DAG below the checkpoint once the summary is written. A dry run or a DAG drawing
+    never waits for it: it reads the summary already on disk (the regions it would train as things stand)
+    or, in a fresh directory, plans every region of `regions.include` (an upper bound).
+    """
+    try:
+        return checkpoints.region_summary.get().output[0]
+    except IncompleteCheckpointException:
+        if workflow.executor_plugin is None or workflow.dryrun:
+            return REGION_SUMMARY if os.path.exists(REGION_SUMMARY) else None
+        raise
+
+
+def trained_regions():
+    """The regions that train: those the region summary marks included. Every per-region `expand` of the
+    modelling chain goes through here, so a region without enough cells costs no job."""
+    summary = region_summary()
+    return REGIONS if summary is None else regions_to_train(summary)
+
+
+def per_region(pattern):
+    """Input function: `pattern` expanded over the trained regions (other wildcards from the job's own)."""
+    return lambda wildcards: expand(pattern, region=trained_regions(), **dict(wildcards.items()))
+
+
+def timeseries_regions():
+    """The regions with a time-series figure: `evaluation.timeseries_regions`, or the largest ones."""
+    summary = region_summary()
+    if summary is None:
+        return EVAL["timeseries_regions"] or REGIONS[:N_TIMESERIES]
+    return pick_timeseries_regions(summary, EVAL["timeseries_regions"], N_TIMESERIES)
+
+
 MODELS = list(config["models"]["types"])
 GAPFILL = config["gapfill"]
 PREDICTOR_SETS = list(GAPFILL["predictor_sets"])
@@ -163,7 +203,24 @@ BCNN_PRODUCTS = [f"BCNN_{s}" for s in PREDICTOR_SETS] if GAPFILL["enabled"] and 
     "evaluation" in GAPFILL["experiments"] or DEMO) else []
 PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
 FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
-TIMESERIES_REGIONS = [r for r in EVAL["timeseries_regions"] if r in REGIONS]
+
+
+def check_plan_against_inputs():
+    """Settings the input files cannot serve stop the run here, before any job: read from the files'
+    metadata only (local inputs that exist; downloads ask for what the settings need)."""
+    from twsrecon.plan import check_external_overlap, check_predictor_sets
+
+    era5 = [] if DEMO or config["inputs"]["era5"]["source"] == "download" else input_file("era5")
+    if GAPFILL["enabled"] and era5:
+        check_predictor_sets(GAPFILL["predictor_sets"], era5)
+    for name, settings in EXTERNAL_SETTINGS.items():
+        if os.path.exists(settings["path"]):
+            check_external_overlap(name, settings, config["grid"])
+
+
+EXTERNAL_SETTINGS = EVAL["external"] if EVAL["enabled"] else {}
+if workflow.is_main_process:  # not again in every job's own process
+    check_plan_against_inputs()
 
 
 def product_inputs(wildcards):
@@ -200,7 +257,7 @@ def evaluation_targets():
         *expand("results/evaluation/figures/maps_{metric}_{period}.png", metric=["r", "nse"], period=FIGURE_PERIODS),
         *expand("results/evaluation/figures/boxplot_{grouping}_{period}.png", grouping=["region", "aridity"],
                 period=FIGURE_PERIODS),
-        *expand("results/evaluation/figures/timeseries_{region}.png", region=TIMESERIES_REGIONS),
+        lambda wildcards: expand("results/evaluation/figures/timeseries_{region}.png", region=timeseries_regions()),
         *expand("results/evaluation/external/{external}_vs_products.csv", external=EXTERNAL),
     ]
     if HAS_GAP_PRODUCT:

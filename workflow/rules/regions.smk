@@ -45,6 +45,8 @@ rule region_cells:
         "results/regions/{region}.nc",
     params:
         min_cells=config["regions"]["min_cells"],
+        include=REGIONS,
+        fallback=config["regions"]["fallback"],
     log:
         "logs/region_cells/{region}.log",
     benchmark:
@@ -59,7 +61,9 @@ rule region_cells:
         "../scripts/region_cells.py"
 
 
-rule region_summary:
+# A checkpoint: the regions it marks included are the only ones the modelling chain plans jobs for
+# (common.smk: trained_regions); it also checks evaluation.timeseries_regions against the cells.
+checkpoint region_summary:
     message:
         "Table of cells per region"
     input:
@@ -67,11 +71,13 @@ rule region_summary:
         code=script_imports("region_summary.py"),
     output:
         report(
-            "results/regions/summary.csv",
+            REGION_SUMMARY,
             caption="../report/region_summary.rst",
             category="Data",
             subcategory="Regions",
         ),
+    params:
+        timeseries_regions=EVAL["timeseries_regions"] if EVAL["enabled"] else [],
     log:
         "logs/region_summary.log",
     benchmark:
@@ -116,7 +122,7 @@ rule gridded_split:
     message:
         "The split of every cell on the analysis grid (shared by every product's scores)"
     input:
-        splits=expand("results/split/{region}.nc", region=REGIONS),
+        splits=per_region("results/split/{region}.nc"),
         cube="results/cube/cube.nc",
         code=script_imports("gridded_split.py"),
     output:

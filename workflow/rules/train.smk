@@ -71,13 +71,18 @@ rule merge_reconstruction:
     message:
         "Gridded {wildcards.model} reconstruction"
     input:
-        finals=expand("results/training/{{model}}/{region}/final.nc", region=REGIONS),
+        finals=per_region("results/training/{model}/{region}/final.nc"),
         split=SPLIT_GRID,
+        cube="results/cube/cube.nc",  # why a cell has no reconstruction
+        classes="results/regions/koppen_classes.nc",
         code=script_imports("merge_reconstruction.py"),
     output:
         "results/reconstruction/{model}.nc",
     params:
         predict_start=config["models"]["predict_start"],
+        include=REGIONS,
+        min_cells=config["regions"]["min_cells"],
+        fallback=config["regions"]["fallback"],
     log:
         "logs/merge_reconstruction/{model}.log",
     benchmark:
@@ -95,7 +100,7 @@ rule reconstruction_skill:
     message:
         "Test PCC of {wildcards.model} against a monthly climatology"
     input:
-        finals=expand("results/training/{{model}}/{region}/final.nc", region=REGIONS),
+        finals=per_region("results/training/{model}/{region}/final.nc"),
         code=script_imports("reconstruction_skill.py"),
     output:
         report(

@@ -13,6 +13,7 @@ import tempfile  # noqa: E402
 from twsrecon.hyperparameters import MissingStudyError, read_published  # noqa: E402
 from twsrecon.io import write_json  # noqa: E402
 from twsrecon.reconstruction import PUBLISHED_SELECTION, TUNED_SELECTION, region_arrays  # noqa: E402
+from twsrecon.regions import own_cells  # noqa: E402
 from twsrecon.training import TrainSettings, resolve_device  # noqa: E402
 from twsrecon.tuning import sample_cells, tune_hyperparameters  # noqa: E402
 
@@ -21,6 +22,7 @@ s, t = snakemake.params.settings, snakemake.params.training
 config = {"settings": s, "training": t}
 
 cells_of = region_arrays(snakemake.input.region, snakemake.input.split, model)
+cells_of = cells_of.subset(own_cells(cells_of.ds))  # cells joining by fallback do not shape the region's choice
 if cells_of.ds.sizes["cell"] == 0:
     log.warning("%s has no usable cells for %s: nothing to tune", region, model)
     write_json({"region": region, "model": model, "excluded": True}, snakemake.output[0], config)

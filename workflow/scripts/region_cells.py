@@ -11,9 +11,10 @@ from twsrecon.regions import region_cells  # noqa: E402
 
 region = snakemake.wildcards.region
 with xr.open_dataset(snakemake.input.cube) as cube, xr.open_dataset(snakemake.input.classes) as classes:
-    result = region_cells(cube, classes["kg_class"], region, snakemake.params.min_cells)
+    p = snakemake.params
+    result = region_cells(cube, classes["kg_class"], region, p.min_cells, p.include, p.fallback)
     log.info("region %s: %d usable cells (%s)", region, result.dataset.sizes["cell"],
              "included" if result.included else result.reason)
     write_netcdf(result.dataset.assign_attrs(title=f"Cells of the GR*Ai*CE region {region}: predictor and TWSA series"),
                  snakemake.output[0],
-                 config={"region": region, "min_cells": snakemake.params.min_cells})
+                 config={"region": region, "min_cells": p.min_cells, "include": p.include, "fallback": p.fallback})
