@@ -6,22 +6,17 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 
-from .baselines import climatology_baseline
 from .features import TEST, TRAIN, VAL, RobustScaler, chunked_split, first_target_index, reference, windows
 from .hyperparameters import Hyperparameters
-from .metrics import pearson_r
+from .merge import pcc_table
 from .models import BatchedRegressor, uses_sif
-from .regions import PREDICTORS, REGIONS
+from .regions import PREDICTORS
 from .training import TrainSettings, predict, train
 
 log = logging.getLogger(__name__)
-
-PCC_SPLITS = {"train": (TRAIN,), "validation": (VAL,), "train_validation": (TRAIN, VAL), "test": (TEST,),
-              "all": (TRAIN, VAL, TEST)}
 
 
 def features_of(model_type: str) -> tuple[str, ...]:
@@ -118,16 +113,6 @@ def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, 
                      res.best_epoch.reshape(n_cells, fits)[np.arange(n_cells), best_fit], weights, prep)
 
 
-def masked_r(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Pearson r per cell (row) over the months where `mask` holds."""
-    return pearson_r(np.where(mask, a, np.nan), b)
-
-
-def pcc_table(prediction, observed, flags) -> dict[str, np.ndarray]:
-    """PCC per cell on train, validation, train+validation, test and all GRACE months."""
-    return {name: masked_r(prediction, observed, np.isin(flags, codes)) for name, codes in PCC_SPLITS.items()}
-
-
 def region_arrays(ds: xr.Dataset, model_type: str) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
     """(cells usable by the model type, predictors (C, T, F), twsa (C, T)) of a region dataset."""
     ds = region_cells_for(ds, model_type)
@@ -165,80 +150,3 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
                 "time": ds["time"].values, "feature": feats},
     )
     return out
-
-
-def gridded(finals: list[xr.Dataset], grid_coords: xr.Dataset, model_type: str, predict_start: str) -> xr.Dataset:
-    """Merge the regions' per-cell results onto the analysis grid (CF, time from `predict_start`)."""
-    finals = [f for f in finals if "twsa" in f]
-    nlat, nlon = grid_coords.sizes["lat"], grid_coords.sizes["lon"]
-    time = pd.DatetimeIndex(finals[0]["time"].values) if finals else pd.DatetimeIndex([])
-    keep = time >= pd.Timestamp(predict_start + "-01")
-    grace = np.zeros(len(time), bool)
-    for f in finals:
-        grace |= (f["split"].values > 0).any(0)
-    first, last = (np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1))
-    ds = grid_coords.copy()
-    ds = ds.assign_coords(time=("time", time[keep], {"standard_name": "time", "long_name": "time", "axis": "T"}))
-    twsa = np.full((keep.sum(), nlat, nlon), np.nan, np.float32)
-    split = np.zeros((last - first + 1, nlat, nlon), np.int8)
-    per_cell = {k: np.full((nlat, nlon), np.nan) for k in (*(f"pcc_{s}" for s in PCC_SPLITS), "learning_rate")}
-    retrained = np.full((nlat, nlon), -1, np.int8)
-    region_id = np.zeros((nlat, nlon), np.int16)
-    for f in finals:
-        i, j = np.divmod(f["cell"].values, nlon)
-        twsa[:, i, j] = f["twsa"].values[:, keep].T
-        split[:, i, j] = f["split"].values[:, first:last + 1].T
-        for k in per_cell:
-            per_cell[k][i, j] = f[k].values
-        retrained[i, j] = f["retrained"].values
-        region_id[i, j] = REGIONS[f.attrs["region"]]
-    ds["twsa"] = (("time", "lat", "lon"), twsa, {
-        "units": "cm", "standard_name": "lwe_thickness", "grid_mapping": "crs",
-        "long_name": f"terrestrial water storage anomaly, GR*Ai*CE {model_type} reconstruction"})
-    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
-                                      {"long_name": "months of the GRACE/GRACE-FO era"}))
-    ds["split"] = (("grace_time", "lat", "lon"), split, {
-        "long_name": "split of each GRACE month of each cell (drawn once, stored with the training)",
-        "flag_values": np.array([0, 1, 2, 3], np.int8), "flag_meanings": "not_used train validation test",
-        "grid_mapping": "crs"})
-    for k, v in per_cell.items():
-        attrs = {"grid_mapping": "crs"}
-        if k.startswith("pcc_"):
-            attrs.update(units="1", long_name=f"Pearson r with GRACE on {k[4:].replace('_', '+')} months")
-        else:
-            attrs.update(units="1", long_name="learning rate of the kept fit (re-tuned where retrained)")
-        ds[k] = (("lat", "lon"), v, attrs)
-    ds["retrained"] = (("lat", "lon"), retrained, {
-        "long_name": "kept fit comes from learning-rate re-tuning", "flag_values": np.array([-1, 0, 1], np.int8),
-        "flag_meanings": "no_model original retrained", "grid_mapping": "crs"})
-    ds["kg_region"] = (("lat", "lon"), region_id, {"long_name": "Köppen–Geiger class of the cell's region "
-                                                   "(0: none)", "grid_mapping": "crs"})
-    ds.attrs.update(title=f"GR*Ai*CE {model_type} reconstruction of monthly TWSA",
-                    references="Palazzoli, Ceola & Gentine (2025), Sci. Data, doi:10.1038/s41597-025-04403-3")
-    return ds
-
-
-def skill_table(finals: list[xr.Dataset]) -> pd.DataFrame:
-    """Median test PCC per region (and over all cells) of the model and of the monthly climatology."""
-    rows, pooled_model, pooled_clim = [], [], []
-    for f in finals:
-        if "twsa" not in f or f.sizes["cell"] == 0:
-            continue
-        observed = f["observed"].values
-        flags = f["split"].values
-        clim = climatology_baseline(observed, flags, pd.DatetimeIndex(f["time"].values))
-        test = flags == TEST
-        r_model = masked_r(f["twsa"].values, observed, test)
-        r_clim = masked_r(clim, observed, test)
-        pooled_model.append(r_model)
-        pooled_clim.append(r_clim)
-        rows.append({"region": f.attrs["region"], "cells": f.sizes["cell"],
-                     "median_test_pcc": np.nanmedian(r_model), "median_test_pcc_climatology": np.nanmedian(r_clim)})
-    if pooled_model:
-        m, c = np.concatenate(pooled_model), np.concatenate(pooled_clim)
-        rows.append({"region": "all", "cells": len(m), "median_test_pcc": np.nanmedian(m),
-                     "median_test_pcc_climatology": np.nanmedian(c)})
-    table = pd.DataFrame(rows)
-    if len(table):
-        table["beats_climatology"] = table["median_test_pcc"] > table["median_test_pcc_climatology"]
-    return table

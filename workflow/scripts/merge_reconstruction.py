@@ -7,7 +7,7 @@ log = setup(snakemake.log[0])
 import xarray as xr  # noqa: E402
 
 from twsrecon.io import write_netcdf  # noqa: E402
-from twsrecon.reconstruction import gridded  # noqa: E402
+from twsrecon.merge import gridded  # noqa: E402
 
 model = snakemake.wildcards.model
 finals = [xr.open_dataset(p).load() for p in snakemake.input.finals]
