@@ -38,7 +38,11 @@ if s["source"] == "published":
     except MissingStudyError as err:
         if not s["fallback_to_tune"]:
             raise
-        log.warning("%s; hyperparameters.fallback_to_tune is set: tuning instead", err)
+        # Loud: these hyperparameters will not be the authors' (the dry run counted such jobs, common.smk)
+        log.warning("FALLBACK TO TUNING in %s for %s: %s. hyperparameters.fallback_to_tune is set, so this job "
+                    "runs %d Optuna trials instead of reading the authors' study; put the study there to use the "
+                    "published hyperparameters (config/README.md, 'The authors' Optuna studies')",
+                    region, model, err, s["trials"])
 if hp is None:
     device = resolve_device(t["device"], log)
     cells = sample_cells(len(x), s["cells"], t["seed"])
