@@ -287,4 +287,5 @@ def test_workflow_env_runs_snakemake(env_pythons, tmp_path):
         env |= {"PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}", "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.run([str(python), "-c", code + "main()", *args], env=env, capture_output=True, text=True,
                               timeout=600, cwd=tmp_path)
-        assert proc.returncode == 0, f"snakemake {' '.join(extra)} in envs/workflow.yaml:\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (f"snakemake -n {' '.join(extra)} in envs/workflow.yaml:\n"
+                                      f"{(proc.stdout + proc.stderr)[-3000:]}")
