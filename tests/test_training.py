@@ -86,3 +86,32 @@ def test_fresh_initialisation_per_fit_and_order_per_seed():
     usable = np.ones((2, 10), bool)
     a = sample_order(np.array([5, 5]), 0, usable)
     assert (a[0] == a[1]).all() and not (a[0] == sample_order(np.array([5]), 1, usable[:1])[0]).all()
+
+
+def test_faithful_switches_keep_the_last_epoch_and_the_time_order():
+    """restore_best=False ends with the last epoch's weights (Keras without restore_best_weights);
+    shuffle=False trains in time order, so the model's seed no longer changes its minibatches."""
+    x, y = toy_cells(n_cells=1, n=120)
+    train_mask, val_mask = split_masks(1, 120, seed=1)
+
+    def fit(seed_order, **switches):
+        model = BatchedRegressor(1, 3, 8, (8,), False)
+        model.initialise([1])  # the same initial weights every time
+        res = train(model, x, y, [0], train_mask, val_mask, 0.05, [seed_order],
+                    TrainSettings(epochs=30, patience=4, batch_size=16, **switches))
+        pred = predict(model, x, [0])[0]
+        return res, np.mean((pred[val_mask[0]] - y[0].numpy()[val_mask[0]]) ** 2), pred
+
+    best, best_mse, _ = fit(1)
+    last, last_mse, _ = fit(1, restore_best=False)
+    assert last.epochs_run[0] == best.epochs_run[0] and best.best_epoch[0] < last.epochs_run[0] - 1
+    assert last.best_epoch[0] == last.epochs_run[0] - 1
+    assert last_mse == pytest.approx(last.best_val_loss[0], rel=1e-4)  # the loss of the weights it kept
+    assert best_mse < last_mse  # it stopped because later epochs were worse
+    _, _, shuffled_a = fit(1)
+    _, _, shuffled_b = fit(2)
+    assert not np.allclose(shuffled_a, shuffled_b)  # reshuffled per seed
+    _, _, ordered_a = fit(1, shuffle=False)
+    _, _, ordered_b = fit(2, shuffle=False)
+    np.testing.assert_allclose(ordered_a, ordered_b, rtol=1e-6)  # time order: the seed plays no part
+    assert not np.allclose(ordered_a, shuffled_a)

@@ -1,7 +1,8 @@
-"""The regions' per-cell results as products: PCC per split, the gridded reconstruction, the skill table.
+"""The regions' per-cell results as products: PCC per split, the gridded split and reconstruction, the
+hyperparameter-selection note, the skill table.
 
-numpy/xarray only (no torch, no optuna), so that the light rules that merge and score the trained
-cells (merge_reconstruction, reconstruction_skill) run in envs/data.yaml.
+numpy/xarray only (no torch, no optuna), so that the light rules that grid and score the stored split and the
+trained cells (gridded_split, merge_reconstruction, reconstruction_skill) run in envs/data.yaml.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from .baselines import climatology_baseline
-from .features import TEST, TRAIN, VAL
+from .features import SPLIT_ATTRS, TEST, TRAIN, VAL
 from .metrics import pearson_r
 from .regions import REGIONS
 
@@ -29,40 +30,61 @@ def pcc_table(prediction, observed, flags) -> dict[str, np.ndarray]:
     return {name: masked_r(prediction, observed, np.isin(flags, codes)) for name, codes in PCC_SPLITS.items()}
 
 
-def gridded(finals: list[xr.Dataset], grid_coords: xr.Dataset, model_type: str, predict_start: str) -> xr.Dataset:
-    """Merge the regions' per-cell results onto the analysis grid (CF, time from `predict_start`)."""
-    finals = [f for f in finals if "twsa" in f]
+def gridded_split(splits: list[xr.Dataset], grid_coords: xr.Dataset, time) -> xr.Dataset:
+    """The stored split of every region's cells on the analysis grid, over the GRACE era (grace_time):
+    the one set of train/validation/test months every product is scored on."""
     nlat, nlon = grid_coords.sizes["lat"], grid_coords.sizes["lon"]
-    time = pd.DatetimeIndex(finals[0]["time"].values) if finals else pd.DatetimeIndex([])
-    keep = time >= pd.Timestamp(predict_start + "-01")
-    grace = np.zeros(len(time), bool)
-    for f in finals:
-        grace |= (f["split"].values > 0).any(0)
-    first, last = (np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1))
+    time = pd.DatetimeIndex(time)
+    flags = np.zeros((len(time), nlat, nlon), np.int8)
+    for s in splits:
+        if s.sizes.get("cell", 0) == 0:
+            continue
+        if not pd.DatetimeIndex(s["time"].values).equals(time):
+            raise ValueError(f"split of region {s.attrs.get('region')} is on another time axis than the cube")
+        i, j = np.divmod(s["cell"].values, nlon)
+        flags[:, i, j] = s["split"].transpose("time", "cell").values
+    grace = (flags > 0).any((1, 2))
+    first, last = np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1)
     ds = grid_coords.copy()
+    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
+                                      {"standard_name": "time", "long_name": "months of the GRACE/GRACE-FO era"}))
+    ds["split"] = (("grace_time", "lat", "lon"), flags[first:last + 1], {
+        **SPLIT_ATTRS, "grid_mapping": "crs",
+        "long_name": "split of each GRACE month of each cell (drawn once, before any tuning or training)"})
+    if splits:
+        ds.attrs.update({k: v for k, v in splits[0].attrs.items() if k.startswith("split_")})
+    return ds
+
+
+def gridded(finals: list[xr.Dataset], split: xr.Dataset, model_type: str, predict_start: str) -> xr.Dataset:
+    """Merge the regions' per-cell results onto the analysis grid (CF, time from `predict_start`).
+
+    `split` is the gridded stored split (gridded_split): every model type carries the same flags, also
+    in cells a SIF model could not train.
+    """
+    finals = [f for f in finals if "twsa" in f]
+    nlat, nlon = split.sizes["lat"], split.sizes["lon"]
+    time = pd.DatetimeIndex(finals[0]["time"].values) if finals else pd.DatetimeIndex(split["grace_time"].values)
+    keep = time >= pd.Timestamp(predict_start + "-01")
+    ds = split.copy()
+    ds.attrs = {k: v for k, v in split.attrs.items() if k.startswith("split_")}  # not the split file's provenance
     ds = ds.assign_coords(time=("time", time[keep], {"standard_name": "time", "long_name": "time", "axis": "T"}))
     twsa = np.full((keep.sum(), nlat, nlon), np.nan, np.float32)
-    split = np.zeros((last - first + 1, nlat, nlon), np.int8)
     per_cell = {k: np.full((nlat, nlon), np.nan) for k in (*(f"pcc_{s}" for s in PCC_SPLITS), "learning_rate")}
     retrained = np.full((nlat, nlon), -1, np.int8)
     region_id = np.zeros((nlat, nlon), np.int16)
+    sources = {}
     for f in finals:
         i, j = np.divmod(f["cell"].values, nlon)
         twsa[:, i, j] = f["twsa"].values[:, keep].T
-        split[:, i, j] = f["split"].values[:, first:last + 1].T
         for k in per_cell:
             per_cell[k][i, j] = f[k].values
         retrained[i, j] = f["retrained"].values
         region_id[i, j] = REGIONS[f.attrs["region"]]
+        sources[f.attrs["region"]] = f.attrs.get("hyperparameter_selection", "")
     ds["twsa"] = (("time", "lat", "lon"), twsa, {
         "units": "cm", "standard_name": "lwe_thickness", "grid_mapping": "crs",
         "long_name": f"terrestrial water storage anomaly, GR*Ai*CE {model_type} reconstruction"})
-    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
-                                      {"long_name": "months of the GRACE/GRACE-FO era"}))
-    ds["split"] = (("grace_time", "lat", "lon"), split, {
-        "long_name": "split of each GRACE month of each cell (drawn once, stored with the training)",
-        "flag_values": np.array([0, 1, 2, 3], np.int8), "flag_meanings": "not_used train validation test",
-        "grid_mapping": "crs"})
     for k, v in per_cell.items():
         attrs = {"grid_mapping": "crs"}
         if k.startswith("pcc_"):
@@ -76,8 +98,22 @@ def gridded(finals: list[xr.Dataset], grid_coords: xr.Dataset, model_type: str, 
     ds["kg_region"] = (("lat", "lon"), region_id, {"long_name": "Köppen–Geiger class of the cell's region "
                                                    "(0: none)", "grid_mapping": "crs"})
     ds.attrs.update(title=f"GR*Ai*CE {model_type} reconstruction of monthly TWSA",
-                    references="Palazzoli, Ceola & Gentine (2025), Sci. Data, doi:10.1038/s41597-025-04403-3")
+                    references="Palazzoli, Ceola & Gentine (2025), Sci. Data, doi:10.1038/s41597-025-04403-3",
+                    hyperparameter_selection=hyperparameter_selection_note(sources))
     return ds
+
+
+PUBLISHED_SELECTION = ("published GR*Ai*CE study: the authors scored its trials on test MAE, so test months "
+                       "leaked into this choice (DESIGN.md, defect 5)")
+TUNED_SELECTION = "tuned here: trials trained on training months, scored on validation months of the stored split"
+
+
+def hyperparameter_selection_note(sources: dict[str, str]) -> str:
+    """One line per kind of selection with the regions it applies to, for the product's attributes."""
+    by_note: dict[str, list[str]] = {}
+    for region, note in sources.items():
+        by_note.setdefault(note or "unknown", []).append(region)
+    return "; ".join(f"{note} ({', '.join(regions)})" for note, regions in by_note.items())
 
 
 def skill_table(finals: list[xr.Dataset]) -> pd.DataFrame:

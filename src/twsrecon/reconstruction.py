@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .features import TEST, TRAIN, VAL, RobustScaler, chunked_split, first_target_index, reference, windows
+from .features import TRAIN, VAL, RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
 from .models import BatchedRegressor, uses_sif
@@ -47,31 +47,38 @@ class Prepared:
     x: np.ndarray
     y: np.ndarray
     flags: np.ndarray
+    usable: np.ndarray  # (C, T): a full window and a GRACE value
     offset: np.ndarray
     x_scaler: RobustScaler
     y_scaler: RobustScaler
 
+    def mask(self, flag: int, repeat: int = 1) -> np.ndarray:
+        """Samples of one set that a model can train or validate on, each cell's row `repeat` times."""
+        return np.repeat((self.flags == flag) & self.usable, repeat, axis=0)
 
-def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, seed: int, include_current: bool = False,
-            flags: np.ndarray | None = None) -> Prepared:
-    """Samples of every month; split flags drawn here once (or reused when given); scalers fit on train only.
 
-    predictors: (C, T, F) raw, twsa: (C, T) cm with NaN outside GRACE months.
+def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, flags: np.ndarray,
+            include_current: bool = False) -> Prepared:
+    """Samples of every month on the stored split `flags`; scalers fit on the training months only.
+
+    predictors: (C, T, F) raw, twsa: (C, T) cm with NaN outside GRACE months. The split is never drawn
+    here: it comes from results/split, the same for every window, model type and product.
     """
     n_cells, n_time, _ = predictors.shape
+    flags = np.asarray(flags, np.int8)
+    if flags.shape != twsa.shape:
+        raise ValueError(f"split flags {flags.shape} do not match the cells' series {twsa.shape}")
     x = windows(predictors, window, include_current)
-    if flags is None:
-        available = np.isfinite(twsa) & np.isfinite(x).all((-1, -2))
-        available[:, :first_target_index(window, include_current)] = False
-        flags = np.stack([chunked_split(available[c], window, seed) for c in range(n_cells)])
+    usable = np.isfinite(twsa) & np.isfinite(x).all((-1, -2))
     offset = reference(twsa)
     y = twsa - offset[:, None]
-    train_x = np.where((flags == TRAIN)[..., None, None], x, np.nan).reshape(n_cells, -1, x.shape[-1])
+    train = (flags == TRAIN) & usable
+    train_x = np.where(train[..., None, None], x, np.nan).reshape(n_cells, -1, x.shape[-1])
     x_scaler = RobustScaler.fit(train_x, axis=1)  # (C, 1, F)
-    y_scaler = RobustScaler.fit(np.where(flags == TRAIN, y, np.nan), axis=1)  # (C, 1)
+    y_scaler = RobustScaler.fit(np.where(train, y, np.nan), axis=1)  # (C, 1)
     xs = (x - x_scaler.center[:, :, None, :]) / x_scaler.scale[:, :, None, :]
     ys = y_scaler.transform(y)
-    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags.astype(np.int8), offset, x_scaler, y_scaler)
+    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags, usable, offset, x_scaler, y_scaler)
 
 
 @dataclass
@@ -85,11 +92,11 @@ class FitResult:
     prepared: Prepared
 
 
-def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
-              settings: TrainSettings, include_current: bool = False, flags=None, learning_rate=None,
+def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
+              settings: TrainSettings, include_current: bool = False, learning_rate=None,
               device: str = "cpu") -> FitResult:
     """Train `fits` fresh models per cell, all cells and fits at once, and keep each cell's best by validation loss."""
-    prep = prepare(predictors, twsa, hp.window, seed, include_current, flags)
+    prep = prepare(predictors, twsa, hp.window, flags, include_current)
     n_cells = len(cells)
     x = torch.tensor(prep.x, device=device)
     y = torch.tensor(prep.y, device=device)
@@ -97,8 +104,7 @@ def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, 
     seeds = cell_seeds(seed, cells, fits)
     model = BatchedRegressor.from_hyperparameters(n_cells * fits, predictors.shape[-1], hp, model_type).to(device)
     model.initialise(seeds)
-    train_mask = np.repeat(prep.flags == TRAIN, fits, axis=0)
-    val_mask = np.repeat(prep.flags == VAL, fits, axis=0)
+    train_mask, val_mask = prep.mask(TRAIN, fits), prep.mask(VAL, fits)
     lr = hp.learning_rate if learning_rate is None else learning_rate
     res = train(model, x, y, cell_of_model, train_mask, val_mask, lr, seeds, settings)
     loss = res.best_val_loss.reshape(n_cells, fits)
@@ -113,11 +119,31 @@ def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, 
                      res.best_epoch.reshape(n_cells, fits)[np.arange(n_cells), best_fit], weights, prep)
 
 
-def region_arrays(ds: xr.Dataset, model_type: str) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
-    """(cells usable by the model type, predictors (C, T, F), twsa (C, T)) of a region dataset."""
+@dataclass
+class RegionArrays:
+    """The cells of a region a model type can use: their dataset, predictors (C, T, F), twsa (C, T) and
+    stored split flags (C, T)."""
+
+    ds: xr.Dataset
+    x: np.ndarray
+    y: np.ndarray
+    flags: np.ndarray
+
+    def subset(self, idx) -> "RegionArrays":
+        return RegionArrays(self.ds.isel(cell=idx), self.x[idx], self.y[idx], self.flags[idx])
+
+
+def region_arrays(region_path, split_path, model_type: str) -> RegionArrays:
+    """A region's series with its stored split, for one model type (SIF models leave out cells without SIF)."""
+    with xr.open_dataset(region_path) as ds, xr.open_dataset(split_path) as split:
+        ds = ds.load()
+        flags = split["split"].load()
+    if not np.array_equal(ds["cell"].values, flags["cell"].values):
+        raise ValueError(f"{split_path} holds other cells than {region_path}: rerun the split rule")
+    ds = ds.assign(split=flags.transpose("cell", "time"))
     ds = region_cells_for(ds, model_type)
     x = np.stack([ds[v].values.T for v in features_of(model_type)], axis=-1).astype(np.float64)
-    return ds, x, ds["twsa"].values.T.astype(np.float64)
+    return RegionArrays(ds, x, ds["twsa"].values.T.astype(np.float64), ds["split"].values.astype(np.int8))
 
 
 def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_type: str,

@@ -42,12 +42,23 @@ def resolve_device(name: str, log: logging.Logger | None = None, key: str = "mod
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """Training settings; `shuffle` and `restore_best` switch between our defaults and a faithful
+    reproduction of the authors' Keras fits (`shuffle=False` there; EarlyStopping keeps the last epoch)."""
+
     epochs: int = 1000
     patience: int = 30
     batch_size: int = 32
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-7
+    shuffle: bool = True  # reshuffle the training samples every epoch; False: time order every epoch
+    restore_best: bool = True  # end with the best epoch's weights; False: the last epoch's (Keras default)
+
+    @classmethod
+    def from_params(cls, params: dict, **override) -> "TrainSettings":
+        """Settings from a rule's `params` (the config keys of models.*), with e.g. tuning's epochs on top."""
+        keys = ("epochs", "patience", "batch_size", "shuffle", "restore_best")
+        return cls(**{k: params[k] for k in keys if k in params} | override)
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
@@ -154,8 +165,12 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
     running = torch.ones(n_models, dtype=torch.bool, device=device)
     epochs_run = np.zeros(n_models, dtype=int)
     steps = math.ceil(int(train_mask.sum(1).max()) / settings.batch_size) if n_models else 0
+    fixed_order = None if settings.shuffle else torch.as_tensor(
+        np.argsort(~train_mask, axis=1, kind="stable"), device=device)  # usable samples first, in time order
+    last_val = torch.full((n_models,), math.inf, dtype=x_cells.dtype, device=device)
     for epoch in range(settings.epochs):
-        order = torch.as_tensor(sample_order(seeds, epoch, train_mask), device=device)
+        order = fixed_order if fixed_order is not None else torch.as_tensor(
+            sample_order(seeds, epoch, train_mask), device=device)
         for s in range(steps):
             idx = order[:, s * settings.batch_size:(s + 1) * settings.batch_size]
             valid = (s * settings.batch_size + torch.arange(idx.shape[1], device=device))[None, :] < n_train[:, None]
@@ -171,6 +186,7 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
         epochs_run += running.cpu().numpy()
         with torch.no_grad():
             val = masked_mse(model, x_cells, y_cells, cell_of_model, val_order, n_val, settings.batch_size)
+            last_val = torch.where(running, val, last_val)
             improved = running & (val < best)
             best = torch.where(improved, val, best)
             best_epoch[improved.cpu().numpy()] = epoch
@@ -183,6 +199,8 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
             on_epoch(epoch, val.cpu().numpy())
         if not running.any():
             break
+    if not settings.restore_best:  # each model keeps the weights of the epoch it stopped in
+        return TrainResult(last_val.cpu().numpy(), epochs_run - 1, epochs_run)
     model.load_selected(best_params)
     return TrainResult(best.cpu().numpy(), best_epoch, epochs_run)
 
