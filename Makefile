@@ -4,14 +4,32 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 
+# PyTorch for the demo and the tests: the CPU build, pinned (torch from the default index on Linux is the CUDA
+# build, several GB). On Linux the requirement carries the +cpu label, so pip takes it from a CPU wheel or fails;
+# TORCH_INDEX is the extra index pip may take it from. Its default is empty where pip's configured sources
+# (find-links, a local wheel) already hold the CPU wheel, and the CPU wheel index otherwise; override it with
+# `make setup TORCH_INDEX=<url>` (a mirror), or TORCH_INDEX= to use only pip's configured sources.
+TORCH_VERSION := 2.13.0
+ifeq ($(shell uname -s),Linux)
+TORCH_SPEC := torch==$(TORCH_VERSION)+cpu
+TORCH_INDEX ?= $(shell $(PYTHON) -m pip install --dry-run --quiet --no-deps --no-index "$(TORCH_SPEC)" >/dev/null 2>&1 \
+	|| echo https://download.pytorch.org/whl/cpu)
+else
+# the macOS wheels on the default index are CPU builds
+TORCH_SPEC := torch==$(TORCH_VERSION)
+TORCH_INDEX ?=
+endif
+
 .PHONY: setup demo test lint dryrun rulegraph report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# The CPU build of PyTorch, pinned: an unpinned torch pulls GBs of CUDA packages.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	@echo "setup: installing PyTorch $(TORCH_SPEC) (CPU build) from $(if $(TORCH_INDEX),$(TORCH_INDEX) (TORCH_INDEX),pip's configured sources (no TORCH_INDEX; see pip config list))"
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	@echo "setup: installing twsrecon and its dependencies (Snakemake, xarray, Optuna, ...) into $(VENV)"
 	$(BIN)/python -m pip install --quiet -e ".[workflow,test,download]"
+	@echo "setup: done, $$(du -sh $(VENV) | cut -f1) in $(VENV)"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -191,3 +191,22 @@ def test_params_outside_the_search_space_are_refused():
                                             "n_units_l0": 4}, "test")
     with pytest.raises(ValueError, match="n_layers = 2 but 1 dense"):
         Hyperparameters(units=8, window=3, learning_rate=1e-3, n_layers=2, n_units=(4,), source="test")
+
+
+@pytest.mark.integration
+def test_dry_run_counts_the_fallback_tuning_jobs(tmp_path):
+    """With missing published studies and fallback_to_tune, the plan says once how much tuning that adds."""
+    from conftest import TINY_DEMO, run_snakemake
+
+    studies = tmp_path / "studies"
+    present = published_study_path(studies, "polar_frost", "LSTM")
+    present.parent.mkdir(parents=True)
+    present.touch()  # the plan only looks for the file
+    config = {**TINY_DEMO, "hyperparameters": {**TINY_DEMO["hyperparameters"], "source": "published",
+                                               "published_dir": str(studies), "fallback_to_tune": True}}
+    proc = run_snakemake(tmp_path / "work", "-n", "--until", "hyperparameters", config=config)
+    out = proc.stdout + proc.stderr
+    total = len(REGIONS) * 4
+    assert out.count("WARNING hyperparameters: no published Optuna study") == 1, out[-3000:]
+    assert (f"for {total - 1} of {total} region x model type pairs in {studies}" in out
+            and f"{total - 1} tuning jobs, {(total - 1) * 2} Optuna trials" in out), out[-3000:]

@@ -49,8 +49,9 @@ def slurm_jobs(env) -> dict[str, dict]:
     jobs = {}
     for line in out.splitlines():
         fields = dict(re.findall(r"(\w[\w/:]*)=(\S*)", line))
-        if "JobId" in fields:
-            jobs[fields["JobId"]] = fields
+        if "JobId" in fields:  # an array task by <array job id>_<task id>, as sbatch and the executor name it
+            key = f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}" if "ArrayTaskId" in fields else fields["JobId"]
+            jobs[key] = fields
     return jobs
 
 
@@ -101,7 +102,8 @@ def test_profile_asks_gpus_for_the_gpu_rules(tmp_path):
     assert profile["executor"] == "slurm"
     assert tuple(int(p) for p in version("snakemake-executor-plugin-slurm").split(".")[:3]) >= (2, 7, 1)
     resources = profile["set-resources"]
-    assert {rule for rule, res in resources.items() if res.get("gpu") == 1} == GPU_RULES
+    # hyperparameters asks for its GPU in the rule, only while it tunes (workflow/rules/tune.smk)
+    assert {rule for rule, res in resources.items() if res.get("gpu") == 1} == GPU_RULES - {"hyperparameters"}
     assert all("gres" not in res for res in resources.values())  # GPUs through `gpu:`, never hand-written gres
     rules = set(run_snakemake(tmp_path, "--list-rules").stdout.split())
     assert set(resources) <= rules and not set(resources) & LOCAL_RULES
@@ -132,6 +134,29 @@ def test_bare_profile_name_works_from_the_repository_root(tmp_path):
     assert not (REPO / "profiles" / "default").exists()
 
 
+def job_of(jobs: dict[str, dict], rule: str) -> list[dict]:
+    return [j for j in jobs.values() if re.fullmatch(rf"rule_{rule}(_wildcards_.*)?", j["Comment"])]
+
+
+def assert_sbatch_options(jobs: dict[str, dict]):
+    """What the controller recorded of the profile's sbatch options, for a GPU rule and a CPU rule:
+    partition (profiles/slurm/partitions.yaml), GPUs, CPUs, time limit, array, requeue."""
+    train = job_of(jobs, "train_chunk")
+    assert train
+    for job in train:
+        assert job["Partition"] == "gpu" and job["TresPerJob"] == "gres:gpu:1", job
+        assert job["CpusPerTres"] == "gres:gpu:2" and job["NumCPUs"] == "2", job  # cpus_per_gpu: 2
+        assert job["TimeLimit"] == "06:00:00" and job["Requeue"] == "1", job  # runtime: 360; slurm-requeue
+    (cube,) = job_of(jobs, "prepare_cube")
+    assert cube["Partition"] == "cpu" and "gpu" not in cube.get("TresPerJob", ""), cube
+    assert cube["NumCPUs"] == "2" and cube.get("CpusPerTres", "") == "", cube  # threads: 2, no GPU
+    assert cube["Requeue"] == "1" and "ArrayTaskId" not in cube, cube
+    assert cube["TimeLimit"] == "00:30:00", cube  # the rule's runtime from its input size
+    # hyperparameters tunes here (the demo has no published studies): its GPU comes from the rule
+    for job in job_of(jobs, "hyperparameters"):
+        assert job["Partition"] == "gpu" and job["TresPerJob"] == "gres:gpu:1", job
+
+
 @pytest.mark.integration
 def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     env = {"SLURM_CONF": slurm_cluster["SLURM_CONF"]}
@@ -157,6 +182,9 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     # Every non-local job was a SLURM job, and only those: SLURM's own records (the plugin puts the rule
     # and wildcards into each job's comment).
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
+    submitted += [f"{a}_{i}" for a, first, last in re.findall(  # array jobs (slurm-array-jobs): <id>_<task>
+        r"and SLURM job ID (\d+)\. The individual task IDs are (\d+)-(\d+)", output)
+        for i in range(int(first), int(last) + 1)]
     jobs = slurm_jobs(full_env)  # the test cluster is fresh: all its jobs are this run's
     assert set(submitted) == set(jobs), "the controller forgot some jobs (MinJobAge too short?)"
     assert len(jobs) == len(remote)
@@ -174,6 +202,17 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
         expected[rule] = expected.get(rule, 0) + 1
     assert by_rule == expected
     assert "prepare_cube" in by_rule and "bcnn" in by_rule
+    assert_sbatch_options(jobs)
+
+    # Jobs of an array rule that are ready together go as one SLURM array (slurm-array-jobs): here the
+    # chunks of both regions, retrained at once.
+    before = set(jobs)
+    proc = subprocess.run([*cmd, "--forcerun", "train_chunk", "--until", "train_chunk"], capture_output=True,
+                          text=True, timeout=1200, env=full_env)
+    assert proc.returncode == 0, f"rerun of train_chunk on SLURM failed:\n{(proc.stdout + proc.stderr)[-6000:]}"
+    rerun = [j for k, j in slurm_jobs(full_env).items() if k not in before]
+    assert len(rerun) == len(REGIONS) and all(j["Comment"].startswith("rule_train_chunk") for j in rerun), rerun
+    assert all("ArrayTaskId" in j for j in rerun) and len({j["ArrayJobId"] for j in rerun}) == 1, rerun
 
     # The GPU jobs saw the GPU SLURM gave them, and ran on the CPU as the config says.
     for rule, wildcards in remote:

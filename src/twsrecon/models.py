@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .hyperparameters import MODEL_TYPES, Hyperparameters
+from .regions import uses_sif  # noqa: F401  (the model factory's callers import it from here)
 
 
 
@@ -26,11 +27,6 @@ def is_bidirectional(model_type: str) -> bool:
     if model_type not in MODEL_TYPES:
         raise ValueError(f"unknown model type {model_type!r}; known: {', '.join(MODEL_TYPES)}")
     return model_type.startswith("BiLSTM")
-
-
-def uses_sif(model_type: str) -> bool:
-    is_bidirectional(model_type)
-    return not model_type.endswith("noSIF")
 
 
 def model_axis(name: str) -> int:

@@ -37,6 +37,11 @@ REGIONS = {name: cls for cls, name in CLASS_NAMES.items() if cls not in EXCLUDED
 PREDICTORS = ("pcp", "tmp", "snow", "rad", "rh", "sif")
 METEO = tuple(p for p in PREDICTORS if p != "sif")
 
+
+def uses_sif(model_type: str) -> bool:
+    """The SIF models (LSTM, BiLSTM) use `sif`; the noSIF ones leave it out (and keep cells without SIF)."""
+    return not model_type.endswith("noSIF")
+
 # Where the cells of a class with too few usable cells go (regions.fallback): the nearest climates, nearest
 # first. Same main group and precipitation type first (the adjacent summer/winter temperature, the warmer
 # side first: Csb -> Csa, Dwb -> Dwa), then the same temperature with another precipitation regime, then

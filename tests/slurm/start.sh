@@ -105,7 +105,9 @@ MinJobAge=${SLURM_TEST_MIN_JOB_AGE:-300}
 ReturnToService=2
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 $HW Gres=gpu:1 State=UNKNOWN
-PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+# The two partition names of profiles/slurm/partitions.yaml, on the one node: GPU jobs must land in "gpu".
+PartitionName=cpu Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
 EOF
 cat >"$STATE/etc/gres.conf" <<EOF
 # A fake GPU: Slurm needs a device file for it, and sets CUDA_VISIBLE_DEVICES for jobs that ask for it.
@@ -125,7 +127,8 @@ sleep 1  # the daemons write their PID files after forking
 deadline=$((SECONDS + 60))
 state=""
 while [ $SECONDS -lt $deadline ]; do
-    state=$(timeout 5 sinfo -h -N -n localhost -o %t 2>/dev/null || true)
+    # one line per partition the node is in: all must say idle
+    state=$(timeout 5 sinfo -h -N -n localhost -o %t 2>/dev/null | sort -u || true)
     [ "$state" = "idle" ] && { echo "slurm up: SLURM_CONF=$SLURM_CONF (ports $CTLD_PORT/$SLURMD_PORT)" >&2; exit 0; }
     for d in slurmctld slurmd munged; do alive $d || { state="$d died"; deadline=0; }; done
     sleep 0.5

@@ -162,8 +162,46 @@ def published_studies(wildcards):
     main = published_study_path(s["published_dir"], wildcards.region, wildcards.model)
     lr = published_study_path(s["published_dir"], wildcards.region, wildcards.model, lr=True)
     if not main.exists() and s["fallback_to_tune"]:
-        return []  # the job tunes instead, and says so in its log
+        return []  # the job tunes instead, says so in its log, and fallback_report() counts it at DAG time
     return [str(main)] + ([str(lr)] if lr.exists() else [])
+
+
+def tunes(wildcards):
+    """Whether a hyperparameters job runs Optuna (and so wants a GPU): not when it reads a published study."""
+    from twsrecon.hyperparameters import published_study_path
+
+    s = hp_settings(wildcards.region)
+    return s["source"] != "published" or not published_study_path(
+        s["published_dir"], wildcards.region, wildcards.model).exists()
+
+
+def fallback_report():
+    """Say once, while the DAG is built (dry runs too), how many tuning jobs missing published studies add."""
+    from twsrecon.hyperparameters import published_study_path
+
+    missing = []
+    for region in REGIONS:
+        s = hp_settings(region)
+        if s["source"] == "published" and s["fallback_to_tune"]:
+            missing += [(region, model, s["trials"]) for model in MODELS
+                        if not published_study_path(s["published_dir"], region, model).exists()]
+    if missing:
+        dirs = sorted({str(hp_settings(r)["published_dir"]) for r, _, _ in missing})
+        print(f"WARNING hyperparameters: no published Optuna study for {len(missing)} of "
+              f"{len(REGIONS) * len(MODELS)} region x model type pairs in {', '.join(dirs)}; "
+              f"hyperparameters.fallback_to_tune is set, so they are tuned instead: {len(missing)} tuning jobs, "
+              f"{sum(t for _, _, t in missing)} Optuna trials in all (the published studies: config/README.md). "
+              f"First: {', '.join(f'{r}/{m}' for r, m, _ in missing[:4])}{' ...' if len(missing) > 4 else ''}",
+              file=sys.stderr)
+
+
+if workflow.is_main_process:  # not again in each job's own Snakemake
+    fallback_report()
+
+
+def torch_env(device):
+    """The conda env of a torch rule: conda-forge's CUDA build of PyTorch where the config asks for cuda, else the CPU one."""
+    return "../../envs/torch-gpu.yaml" if device == "cuda" else "../../envs/torch.yaml"
 
 
 SPLIT_GRID = "results/split/split.nc"

@@ -33,7 +33,7 @@ rule bcnn:
     benchmark:
         "benchmarks/bcnn/{experiment}/{predictors}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        torch_env(config["gapfill"]["device"])
     threads: 2
     resources:
         mem_mb=lambda wc, input: 4000 + 10 * input_mb(wc, input),

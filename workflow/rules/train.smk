@@ -25,7 +25,7 @@ rule train_chunk:
     benchmark:
         "benchmarks/train_chunk/{model}/{region}/chunk{chunk}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        torch_env(config["models"]["device"])
     threads: 1
     resources:
         mem_mb=lambda wc, input: 2000 + 20 * input_mb(wc, input),
@@ -58,7 +58,7 @@ rule retune_lr:
     benchmark:
         "benchmarks/retune_lr/{model}/{region}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        torch_env(config["models"]["device"])
     threads: 1
     resources:
         mem_mb=lambda wc, input: 2000 + 20 * input_mb(wc, input),

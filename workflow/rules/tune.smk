@@ -23,11 +23,13 @@ rule hyperparameters:
     benchmark:
         "benchmarks/hyperparameters/{model}/{region}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        torch_env(config["models"]["device"])
     threads: 1
     resources:
         device=config["models"]["device"],  # not a param: where a job runs does not change its result
         # the region's series are loaded whole (the tuning sample is drawn from them)
         mem_mb=lambda wc, input: 2000 + 4 * input_mb(wc, [input.region]),
+        # a GPU only while it tunes: a job that reads a published study needs none (profiles/slurm/README.md)
+        gpu=lambda wc: int(tunes(wc)),
     script:
         "../scripts/hyperparameters.py"

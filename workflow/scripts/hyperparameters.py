@@ -12,7 +12,8 @@ import tempfile  # noqa: E402
 
 from twsrecon.hyperparameters import MissingStudyError, read_published  # noqa: E402
 from twsrecon.io import write_json  # noqa: E402
-from twsrecon.reconstruction import PUBLISHED_SELECTION, TUNED_SELECTION, region_arrays  # noqa: E402
+from twsrecon.merge import PUBLISHED_SELECTION, TUNED_SELECTION  # noqa: E402
+from twsrecon.reconstruction import region_arrays  # noqa: E402
 from twsrecon.regions import own_cells  # noqa: E402
 from twsrecon.training import TrainSettings, resolve_device  # noqa: E402
 from twsrecon.tuning import sample_cells, tune_hyperparameters  # noqa: E402
@@ -39,7 +40,11 @@ if s["source"] == "published":
     except MissingStudyError as err:
         if not s["fallback_to_tune"]:
             raise
-        log.warning("%s; hyperparameters.fallback_to_tune is set: tuning instead", err)
+        # Loud: these hyperparameters will not be the authors' (the dry run counted such jobs, common.smk)
+        log.warning("FALLBACK TO TUNING in %s for %s: %s. hyperparameters.fallback_to_tune is set, so this job "
+                    "runs %d Optuna trials instead of reading the authors' study; put the study there to use the "
+                    "published hyperparameters (config/README.md, 'The authors' Optuna studies')",
+                    region, model, err, s["trials"])
 if hp is None:
     device = resolve_device(snakemake.resources.device, log)
     n = len(cells_of.x)

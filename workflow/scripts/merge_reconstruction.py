@@ -7,7 +7,7 @@ log = setup(snakemake.log[0])
 import xarray as xr  # noqa: E402
 
 from twsrecon.io import write_netcdf  # noqa: E402
-from twsrecon.reconstruction import add_cell_status, gridded  # noqa: E402
+from twsrecon.merge import add_cell_status, gridded  # noqa: E402
 from twsrecon.regions import STATUS, plan_cells  # noqa: E402
 
 model = snakemake.wildcards.model

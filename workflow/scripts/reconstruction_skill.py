@@ -7,7 +7,7 @@ log = setup(snakemake.log[0])
 import xarray as xr  # noqa: E402
 
 from twsrecon.io import write_csv  # noqa: E402
-from twsrecon.reconstruction import skill_table  # noqa: E402
+from twsrecon.merge import skill_table  # noqa: E402
 
 table = skill_table([xr.open_dataset(p).load() for p in snakemake.input.finals])
 log.info("\n%s", table.to_string(index=False))
