@@ -287,3 +287,10 @@ def test_era5_reader_checks_each_file_before_combining(user_inputs):
         read_era5([files["avgua"], files["avgad"]], months("2021-01", "2021-12"), grid=Grid.from_config(config["grid"]))
     assert str(err.value).startswith(f"file '{files['avgad']}', variable 'tp, ssr, e, ro': grid covers lat 38.125..")
     assert "but the analysis domain needs lat 30..46" in str(err.value)
+
+
+def test_period_error_shows_both_values():
+    from twsrecon.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"config key 'period.start': 2022-01 is after period.end 2021-12"):
+        validate({"demo": {"enabled": True}, "period": {"start": "2022-01", "end": "2021-12"}})

@@ -111,13 +111,15 @@ def check_field(name, any_valid, complete, land, grid: Grid, source, source_var,
                                  "(_FillValue or NaN)", source_var)
     if land is None or name == "twsa" or not land.any():
         return
-    missing = int((land & ~complete).sum())
+    # SIF has seasonal gaps (polar night) and cells without complete SIF are kept for the noSIF models:
+    # only SIF missing in every month counts; a meteorological predictor must be complete.
+    what = "in every month" if name == "sif" else "in at least one month"
+    missing = int((land & ~(any_valid if name == "sif" else complete)).sum())
     share = missing / int(land.sum())
-    log.info("%s: missing in some month on %d of %d land cells (%.1f%%)", name, missing, int(land.sum()), 100 * share)
+    log.info("%s: missing %s on %d of %d land cells (%.1f%%)", name, what, missing, int(land.sum()), 100 * share)
     if share > max_missing_share:
-        raise InputError(source, f"missing in at least one month on {missing} of {int(land.sum())} land cells "
-                                 f"({share:.0%}) of {where}, more than prepare.max_missing_share = "
-                                 f"{max_missing_share:g}", source_var)
+        raise InputError(source, f"missing {what} on {missing} of {int(land.sum())} land cells ({share:.0%}) of "
+                                 f"{where}, more than prepare.max_missing_share = {max_missing_share:g}", source_var)
 
 
 def build_koppen(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land: float = 0.5) -> None:
