@@ -138,6 +138,8 @@ PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
 REFERENCE_MODEL = MODELS[0]  # baselines and external products are scored on its train/validation/test months
 FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
 TIMESERIES_REGIONS = [r for r in EVAL["timeseries_regions"] if r in REGIONS]
+# The summary figure's series: the first time-series region (or the first region with a model).
+SUMMARY_REGION = (TIMESERIES_REGIONS or REGIONS or [None])[0]
 
 
 def product_inputs(wildcards):
@@ -179,4 +181,6 @@ def evaluation_targets():
     ]
     if HAS_GAP_PRODUCT:
         out += ["results/evaluation/figures/gap_mean_std.png", "results/evaluation/figures/gap_trend.png"]
+        if SUMMARY_REGION:
+            out.append("results/evaluation/figures/summary.png")
     return out
