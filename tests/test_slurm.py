@@ -182,7 +182,7 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
 
     # The same config run locally gives the same outputs.
     local = tmp_path / "local"
-    run_snakemake(local, config=SLURM_TINY)
+    run_snakemake(local, config=SLURM_TINY, timeout=2400)
     log = (local / GPU_LOGS["train_chunk"].format(model="LSTM", region=REGIONS[0], chunk=0)).read_text()
     if "CUDA_VISIBLE_DEVICES" not in os.environ:
         assert "CUDA_VISIBLE_DEVICES=unset" in log
