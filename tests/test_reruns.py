@@ -42,10 +42,11 @@ def modelling(regions):
 
 def evaluation(products=(*MODELS, "climatology", "trend_season")):
     """The evaluation jobs below a change to `products` (the baselines and external products are scored on
-    the first model type's split, so they follow the reconstructions): scores, tables, maps, boxplots."""
+    the first model type's split, so they follow the reconstructions): scores, tables, maps, boxplots, and the
+    report's summary figure."""
     periods = ("test", "pre_grace", "gap")  # the demo has a truth
     return job_keys(*[("score_product", {"product": p}) for p in products],
-                    ("evaluation_tables", {}), ("skill_table", {}),
+                    ("evaluation_tables", {}), ("skill_table", {}), ("summary_figure", {}),
                     *[("score_maps", {"metric": m, "period": t}) for m in ("r", "nse") for t in periods],
                     *[("score_boxplots", {"grouping": g, "period": t}) for g in ("region", "aridity")
                       for t in periods])
