@@ -29,7 +29,7 @@ def fan_out(regions=28, models=4, chunks=1, predictor_sets=3, timeseries=4, demo
             "reconstruction_skill": models, "bcnn": 2 * predictor_sets, "gapfill_product": 1,
             "aridity": 1, "score_product": products, "evaluation_tables": 1, "score_maps": 2 * periods,
             "score_boxplots": 2 * periods, "timeseries_figure": timeseries, "gap_trend": 1, "gap_figures": 1,
-            "all": 1} | ({"demo_world": 1, "skill_table": 1} if demo else {})
+            "summary_figure": 1, "all": 1} | ({"demo_world": 1, "skill_table": 1} if demo else {})
 
 
 def test_demo_dry_run_fan_out(tmp_path):
@@ -37,7 +37,7 @@ def test_demo_dry_run_fan_out(tmp_path):
     # {evaluation, production} x {all, noSIF, paper}; the evaluation of 9 products.
     jobs = dry_run(tmp_path)
     assert counts(jobs) == fan_out(chunks=1, demo=True)
-    assert sum(counts(jobs).values()) == 443  # the figure the README gives for `make demo`
+    assert sum(counts(jobs).values()) == 444  # the figure the README gives for `make demo`
     assert ("train_chunk", (("chunk", "0"), ("model", "BiLSTMnoSIF"), ("region", "polar_frost"))) in jobs
 
 
@@ -67,8 +67,8 @@ def test_real_config_dry_run_fan_out(tmp_path):
     assert counts(jobs) == fan_out(chunks=chunks)  # BCNN: {evaluation, production} x {all, noSIF, paper}
     # cube, classes, 28 regions, summary, 28 splits and their grid; per region x model: tuning, 16 chunks,
     # re-tuning; 4 merges, 4 skills, 6 BCNN fits, the gap-fill product; evaluation: aridity, 9 products, tables,
-    # 2 maps, 2 boxplots, 4 time series, gap trend and figures; all
-    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 29 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 21 + 1 == 2113
+    # 2 maps, 2 boxplots, 4 time series, gap trend and figures, the summary figure; all
+    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 29 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 22 + 1 == 2114
     assert ("train_chunk", (("chunk", "15"), ("model", "LSTMnoSIF"), ("region", "arid_deserthot"))) in jobs
 
 

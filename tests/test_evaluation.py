@@ -194,7 +194,8 @@ EVAL_DEMO = {
 }
 FIGURES = [f"maps_{m}_{p}.png" for m in ("r", "nse") for p in ("test", "pre_grace", "gap")] + [
     f"boxplot_{g}_{p}.png" for g in ("region", "aridity") for p in ("test", "pre_grace", "gap")] + [
-    "timeseries_temperate_nodrywarmsum.png", "timeseries_arid_steppehot.png", "gap_mean_std.png", "gap_trend.png"]
+    "timeseries_temperate_nodrywarmsum.png", "timeseries_arid_steppehot.png", "gap_mean_std.png", "gap_trend.png",
+    "summary.png"]
 TABLES = ["by_region.csv", "by_aridity.csv", "comparisons.csv", "scored_months.csv", "skill_table.csv",
           "external/shourya_vs_products.csv"]
 
@@ -222,7 +223,8 @@ def test_report_holds_every_figure_and_table(evaluated):
         assert base64.b64encode(png).decode() in html, name
     for name in TABLES:
         assert base64.b64encode((out / name).read_bytes()).decode() in html, name
-    for caption_start in ("The project's skill benchmark", "Trend effect of the gap", "Median score per aridity class"):
+    for caption_start in ("The project's skill benchmark", "Trend effect of the gap", "Median score per aridity class",
+                          "Start with the one-screen summary", "The run on one screen"):
         assert caption_start in html
 
 

@@ -55,7 +55,7 @@ def evaluation(products=MODELS):
     periods = ("test", "pre_grace", "gap")  # the demo has a truth
     return job_keys(*[("score_product", {"product": p}) for p in products],
                     *[("timeseries_figure", {"region": r}) for r in (A, B) if set(MODELS) & set(products)],
-                    ("evaluation_tables", {}), ("skill_table", {}),
+                    ("evaluation_tables", {}), ("skill_table", {}), ("summary_figure", {}),
                     *[("score_maps", {"metric": m, "period": t}) for m in ("r", "nse") for t in periods],
                     *[("score_boxplots", {"grouping": g, "period": t}) for g in ("region", "aridity")
                       for t in periods])

@@ -31,8 +31,8 @@ SLURM_TINY = {
     "evaluation": {"timeseries_regions": REGIONS},
 }
 LOCAL_RULES = {"all", "demo_world", "koppen_classes", "region_summary", "split", "gridded_split",
-               "reconstruction_skill", "gapfill_product",
-               "evaluation_tables", "skill_table", "score_maps", "score_boxplots", "timeseries_figure", "gap_figures"}
+               "reconstruction_skill", "gapfill_product", "evaluation_tables", "skill_table", "score_maps",
+               "score_boxplots", "timeseries_figure", "gap_figures", "summary_figure"}
 CPU_RULES = {"prepare_cube", "region_cells", "merge_reconstruction", "aridity", "score_product", "gap_trend"}
 GPU_RULES = {"hyperparameters", "train_chunk", "retune_lr", "bcnn"}
 # The rule log each GPU job writes (the device line comes from twsrecon.device.resolve_device).
@@ -222,7 +222,7 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
 
     # The same config run locally gives the same outputs.
     local = tmp_path / "local"
-    run_snakemake(local, config=SLURM_TINY)
+    run_snakemake(local, config=SLURM_TINY, timeout=2400)
     log = (local / GPU_LOGS["train_chunk"].format(model="LSTM", region=REGIONS[0], chunk=0)).read_text()
     if "CUDA_VISIBLE_DEVICES" not in os.environ:
         assert "CUDA_VISIBLE_DEVICES=unset" in log

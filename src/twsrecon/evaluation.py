@@ -324,3 +324,65 @@ def regional_mean(da: xr.DataArray, cells: np.ndarray) -> xr.DataArray:
     """Area-weighted (cos lat) mean over the cells where `cells` is true."""
     w = np.cos(np.deg2rad(da["lat"])) * xr.DataArray(cells, dims=("lat", "lon"), coords={"lat": da.lat, "lon": da.lon})
     return da.weighted(w.fillna(0)).mean(("lat", "lon"))
+
+
+class RegionalBand:
+    """A product's regional mean and the standard deviation of that mean under the two bounding assumptions."""
+
+    def __init__(self, name: str, mean: xr.DataArray, std_independent: xr.DataArray, std_correlated: xr.DataArray):
+        self.name, self.mean, self.std_independent, self.std_correlated = name, mean, std_independent, std_correlated
+
+
+def regional_std(std: xr.DataArray, cells: np.ndarray, *, correlated: bool) -> xr.DataArray:
+    """Standard deviation of the area-weighted regional mean from the cells' predictive standard deviations.
+
+    With weights w_i (cos lat, over the cells with a value): independent cell errors give
+    sqrt(sum w_i^2 s_i^2) / sum w_i, a lower bound where errors correlate positively in space; fully
+    correlated ones give sum w_i s_i / sum w_i, the upper bound. The truth lies between.
+    """
+    w = np.cos(np.deg2rad(std["lat"])) * xr.DataArray(cells, dims=("lat", "lon"), coords={"lat": std.lat, "lon": std.lon})
+    w = w.where(np.isfinite(std), 0.0)
+    total = w.sum(("lat", "lon"))
+    s = std.fillna(0.0)
+    out = (w * s).sum(("lat", "lon")) if correlated else np.sqrt((w**2 * s**2).sum(("lat", "lon")))
+    return (out / total).where(total > 0)
+
+
+def regional_series(region: str, koppen, cube, reconstructions, gap_products, truth):
+    """The series of the regional time-series figure: area-weighted regional means of each reconstruction,
+    the BCNN gap fill (with the standard deviation of its regional mean, both bounds) and the demo truth;
+    GRACE apart. Returns (series by name, RegionalBand or None, GRACE)."""
+    from pathlib import Path
+
+    labels, _ = region_labels(koppen)
+    cells = labels == region
+
+    def read(path, *names):
+        with xr.open_dataset(path) as ds:
+            return [ds[name].load() for name in names]
+
+    series = {Path(p).stem: regional_mean(*read(p, "twsa"), cells) for p in reconstructions}
+    band = None
+    for path in gap_products:  # none when the gap fill is off
+        mean, std = read(path, "twsa_bcnn", "twsa_bcnn_std")
+        band = RegionalBand("BCNN", regional_mean(mean, cells), regional_std(std, cells, correlated=False),
+                            regional_std(std, cells, correlated=True))
+        series["BCNN"] = band.mean
+    for path in ([truth] if isinstance(truth, str) else truth):
+        series["truth (demo)"] = regional_mean(*read(path, "twsa"), cells)
+    grace = regional_mean(*read(cube, "twsa"), cells).rename("GRACE")
+    return series, band, grace
+
+
+def summary_table(scores: dict[str, xr.Dataset], periods, metrics=("r", "nse")) -> pd.DataFrame:
+    """Median over all cells of each metric per product (rows) and period (columns 'PCC test', ...)."""
+    short = {"r": "PCC", "nse": "NSE", "kge": "KGE", "rmse": "RMSE", "nrmse": "NRMSE"}
+    rows = {}
+    for product, ds in scores.items():
+        row = {}
+        for period in periods:
+            for m in metrics:
+                values = ds[m].sel(period=period).values if period in ds["period"].values else np.array([np.nan])
+                row[f"{short[m]} {period}"] = float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
+        rows[product] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -300,4 +300,5 @@ def evaluation_targets():
     ]
     if HAS_GAP_PRODUCT:
         out += ["results/evaluation/figures/gap_mean_std.png", "results/evaluation/figures/gap_trend.png"]
+        out.append("results/evaluation/figures/summary.png")
     return out

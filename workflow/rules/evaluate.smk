@@ -16,6 +16,7 @@ localrules:
     score_boxplots,
     timeseries_figure,
     gap_figures,
+    summary_figure,
 
 
 rule aridity:
@@ -201,6 +202,8 @@ rule score_maps:
     output:
         report("results/evaluation/figures/maps_{metric}_{period}.png", caption="../report/score_maps.rst",
                category="Evaluation", subcategory="Maps"),
+    params:
+        coastlines=not DEMO,
     log:
         "logs/evaluation/maps_{metric}_{period}.log",
     conda:
@@ -270,6 +273,8 @@ rule gap_figures:
                    category="Gap filling", subcategory="Maps"),
         trend=report("results/evaluation/figures/gap_trend.png", caption="../report/gap_trend.rst",
                      category="Gap filling", subcategory="Maps"),
+    params:
+        coastlines=not DEMO,
     log:
         "logs/evaluation/gap_figures.log",
     conda:
@@ -279,3 +284,31 @@ rule gap_figures:
         mem_mb=lambda wc, input: 2000 + 2 * input_mb(wc, input),
     script:
         "../scripts/gap_figures.py"
+
+
+rule summary_figure:
+    message:
+        "The report's first screen: median skill, the gap-fill map, one regional time series"
+    input:
+        scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
+        cube="results/cube/cube.nc",
+        koppen="results/regions/koppen_classes.nc",
+        reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
+        gap_product="results/gapfill/bcnn.nc",
+        truth=DEMO_FILES["truth"] if DEMO else [],
+        code=script_imports("summary_figure.py"),
+    output:
+        report("results/evaluation/figures/summary.png", caption="../report/summary.rst", category="Summary"),
+    params:
+        region=lambda wc: timeseries_regions()[0],  # the first time-series region
+        periods=FIGURE_PERIODS,
+        coastlines=not DEMO,
+    log:
+        "logs/evaluation/summary_figure.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 3000 + 2 * input_mb(wc, input),
+    script:
+        "../scripts/summary_figure.py"
