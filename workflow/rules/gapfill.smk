@@ -33,7 +33,7 @@ rule bcnn:
         "benchmarks/bcnn/{experiment}/{predictors}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: config["gapfill"]["threads"]
     resources:
         mem_mb=lambda wc, input: 4000 + 10 * input_mb(wc, input),
     script:
