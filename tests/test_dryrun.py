@@ -24,6 +24,7 @@ def fan_out(regions=28, models=4, chunks=1, predictor_sets=3, timeseries=4, demo
     periods = 3 if demo else 1  # figures for test months; on the demo also 1984-2001 and the gap (truth)
     products = models + predictor_sets + 2  # reconstructions, BCNN per predictor set, two baselines
     return {"prepare_cube": 1, "koppen_classes": 1, "region_cells": regions, "region_summary": 1,
+            "split": regions, "gridded_split": 1,
             "hyperparameters": n, "train_chunk": n * chunks, "retune_lr": n, "merge_reconstruction": models,
             "reconstruction_skill": models, "bcnn": 2 * predictor_sets, "gapfill_product": 1,
             "aridity": 1, "score_product": products, "evaluation_tables": 1, "score_maps": 2 * periods,
@@ -36,7 +37,7 @@ def test_demo_dry_run_fan_out(tmp_path):
     # {evaluation, production} x {all, noSIF, paper}; the evaluation of 9 products.
     jobs = dry_run(tmp_path)
     assert counts(jobs) == fan_out(chunks=1, demo=True)
-    assert sum(counts(jobs).values()) == 414  # the figure the README gives for `make demo`
+    assert sum(counts(jobs).values()) == 443  # the figure the README gives for `make demo`
     assert ("train_chunk", (("chunk", "0"), ("model", "BiLSTMnoSIF"), ("region", "polar_frost"))) in jobs
 
 
@@ -64,10 +65,10 @@ def test_real_config_dry_run_fan_out(tmp_path):
     chunks = config["models"]["chunks"]
     assert chunks == 16
     assert counts(jobs) == fan_out(chunks=chunks)  # BCNN: {evaluation, production} x {all, noSIF, paper}
-    # cube, classes, 28 regions, summary; per region x model: tuning, 16 chunks, re-tuning; 4 merges, 4 skills,
-    # 6 BCNN fits, the gap-fill product; evaluation: aridity, 9 products, tables, 2 maps, 2 boxplots,
-    # 4 time series, gap trend and figures; all
-    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 21 + 1 == 2084
+    # cube, classes, 28 regions, summary, 28 splits and their grid; per region x model: tuning, 16 chunks,
+    # re-tuning; 4 merges, 4 skills, 6 BCNN fits, the gap-fill product; evaluation: aridity, 9 products, tables,
+    # 2 maps, 2 boxplots, 4 time series, gap trend and figures; all
+    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 29 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 21 + 1 == 2113
     assert ("train_chunk", (("chunk", "15"), ("model", "LSTMnoSIF"), ("region", "arid_deserthot"))) in jobs
 
 

@@ -37,13 +37,32 @@ def test_oudin_pet_and_aridity_index():
     july, january = pet.sel(lat=60.5, time="2001-07-01").item(), pet.sel(lat=60.5, time="2001-01-01").item()
     assert july > 3 * max(january, 1e-9)  # summer demand dominates at 60 N
     pcp = tmp * 0 + 0.05  # 50 mm per month
-    p_yr, pet_yr, ai = aridity.aridity_index(pcp, tmp)
+    p_yr, pet_yr, ai = aridity.aridity_index(pcp, pet)
     np.testing.assert_allclose(p_yr.values, 600.0)
     np.testing.assert_allclose(ai.values, (600.0 / pet_yr).values)
     frozen = tmp * 0 + 250.0  # always below -5 degC: no Oudin PET, so P/PET is infinite and the cell humid
-    _, pet0, ai0 = aridity.aridity_index(pcp, frozen)
+    _, pet0, ai0 = aridity.aridity_index(pcp, aridity.oudin_pet(frozen))
     assert (pet0 == 0).all() and np.isinf(ai0).all()
     assert set(aridity.class_names(aridity.classify(ai0.values.ravel()))) == {"H"}
+
+
+def test_priestley_taylor_pet_stays_positive_where_oudin_vanishes():
+    """A cold, dry cell (-23 degC all year, a cold desert) is no longer "humid": its P/PET is finite."""
+    time = pd.date_range("2001-01-01", periods=24, freq="MS")
+    season = np.sin(2 * np.pi * (time.month.to_numpy() - 4) / 12)
+    tmp = field(np.repeat(288.15 + 10 * season, 2), time=time, lat=(10.5, 60.5))
+    days = time.days_in_month.to_numpy()[:, None, None]
+    rad = tmp * 0 + (12e6 + 6e6 * season[:, None, None]) * days  # net shortwave J m-2 per month
+    rh = tmp * 0 + 60.0
+    pet = aridity.priestley_taylor_pet(tmp, rad, rh)
+    assert (pet >= 0).all() and pet.sel(lat=10.5).sum() > pet.sel(lat=60.5).sum()  # less net longwave loss
+    assert pet.sel(lat=10.5, time="2001-07-01").item() > pet.sel(lat=10.5, time="2001-01-01").item()
+    cold = tmp * 0 + 250.0
+    pcp = tmp * 0 + 0.005  # 5 mm per month: a cold desert
+    _, pet_yr, ai = aridity.aridity_index(pcp, aridity.priestley_taylor_pet(cold, rad, rh))
+    assert (pet_yr > 50).all() and np.isfinite(ai).all()
+    assert aridity.oudin_pet(cold).sum() == 0  # where Oudin would have called it humid
+    assert set(aridity.class_names(aridity.classify(ai.values.ravel()))) <= {"HA", "A", "SA"}
 
 
 def test_baselines_never_see_test_months():
@@ -80,11 +99,14 @@ def test_medians_per_group_and_comparisons_by_hand():
     nse_a = np.array([[0.0, 0.2], [0.4, np.nan]])
     coords = {"period": ["test"], "lat": [0.5, 1.5], "lon": [0.5, 1.5]}
 
-    def ds(r, nse):
-        return xr.Dataset({m: (("period", "lat", "lon"), (r if m == "r" else nse if m == "nse" else r * 0)[None])
-                           for m in ev.METRICS}, coords=coords)
+    def ds(r, nse, months=(12, 10, 8, 0), design="split"):
+        out = xr.Dataset({m: (("period", "lat", "lon"), (r if m == "r" else nse if m == "nse" else r * 0)[None])
+                          for m in ev.METRICS}, coords=coords)
+        out["months"] = (("period", "lat", "lon"), np.array(months).reshape(1, 2, 2))
+        return out.assign_attrs(held_out_design=design)
 
-    scores = {"A": ds(r, nse_a), "B": ds(r - 0.2, nse_a + 0.1)}
+    scores = {"A": ds(r, nse_a), "B": ds(r - 0.2, nse_a + 0.1), "C": ds(r, nse_a, (12, 9, 8, 0)),
+              "other": ds(r, nse_a, design="BCNN periods")}
     labels = np.array([["x", "x"], ["y", ""]], dtype=object)
     table = ev.medians(scores, labels, ("x", "y"), "region")
     a = table[table["product"] == "A"].set_index("region")
@@ -94,6 +116,12 @@ def test_medians_per_group_and_comparisons_by_hand():
     assert cmp.loc["r", "median_difference"] == pytest.approx(0.2) and cmp.loc["r", "share_a_better"] == 1.0
     assert cmp.loc["nse", "share_a_better"] == 0.0
     assert cmp.loc["rmse", "share_a_better"] == 0.0  # equal RMSE is not better
+    assert (cmp["months_a"] == 30).all() and (cmp["months_b"] == 30).all() and cmp["same_months"].all()
+    assert not ev.compare(scores, [("p", "A", "C")])["same_months"].any()  # months differ in one cell: said
+    assert ev.compare(scores, [("p", "A", "other")]).empty  # another held-out design: no comparison on GRACE
+    used = ev.scored_months(scores).set_index("product")
+    assert used.loc["A", "cell_months"] == 30 and used.loc["A", "cells"] == 3
+    assert used.loc["A", "held_out_design"] == "split"
 
 
 def test_comparison_pairs_cover_the_questions():
@@ -167,7 +195,8 @@ EVAL_DEMO = {
 FIGURES = [f"maps_{m}_{p}.png" for m in ("r", "nse") for p in ("test", "pre_grace", "gap")] + [
     f"boxplot_{g}_{p}.png" for g in ("region", "aridity") for p in ("test", "pre_grace", "gap")] + [
     "timeseries_temperate_nodrywarmsum.png", "timeseries_arid_steppehot.png", "gap_mean_std.png", "gap_trend.png"]
-TABLES = ["by_region.csv", "by_aridity.csv", "comparisons.csv", "skill_table.csv", "external/shourya_vs_products.csv"]
+TABLES = ["by_region.csv", "by_aridity.csv", "comparisons.csv", "scored_months.csv", "skill_table.csv",
+          "external/shourya_vs_products.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +240,28 @@ def test_skill_table_scores_every_product_against_the_truth(evaluated):
 
 
 @pytest.mark.integration
-def test_scores_are_cf_netcdf_and_reconstructions_use_their_own_split(evaluated):
+def test_comparisons_are_on_the_same_months_on_both_sides(evaluated):
+    out = evaluated / "results" / "evaluation"
+    cmp = pd.read_csv(out / "comparisons.csv", comment="#")
+    grace = cmp[cmp["period"].isin(["train", "validation", "test"])]
+    assert {"SIF vs noSIF", "model vs baseline"} <= set(grace["comparison"])
+    assert (grace["months_a"] == grace["months_b"]).all() and grace["same_months"].all() and (grace["months_a"] > 0).all()
+    assert not (grace["a"].str.startswith("BCNN_") | grace["b"].str.startswith("BCNN_")).any()  # other months
+    used = pd.read_csv(out / "scored_months.csv", comment="#")
+    test = used[used["period"] == "test"].set_index("product")
+    assert test.loc["LSTM", "held_out_design"].startswith("stored per-cell split: chunks of 25 GRACE months")
+    assert test.loc["LSTM", "held_out_design"] == test.loc["climatology", "held_out_design"]
+    assert test.loc["BCNN_all", "held_out_design"].startswith("BCNN evaluation fit")
+
+
+@pytest.mark.integration
+def test_scores_are_cf_netcdf_and_reconstructions_use_the_stored_split(evaluated):
     res = evaluated / "results"
     s = xr.open_dataset(res / "evaluation" / "scores" / "LSTM.nc")
     assert list(s["period"].values) == ["train", "validation", "test", "pre_grace", "gap", "gap_vs_bcnn"]
     assert s["rmse"].attrs["units"] == "cm" and s["r"].attrs["grid_mapping"] == "crs" and "code_version" in s.attrs
     rec = xr.open_dataset(res / "reconstruction" / "LSTM.nc")
+    np.testing.assert_array_equal(rec["split"].values, xr.open_dataset(res / "split" / "split.nc")["split"].values)
     cube = xr.open_dataset(res / "cube" / "cube.nc")
     cell = np.argwhere(np.isfinite(s["r"].sel(period="test").values))[0]
     i, j = map(int, cell)
@@ -231,9 +276,9 @@ def test_scores_are_cf_netcdf_and_reconstructions_use_their_own_split(evaluated)
     assert a["aridity_class"].attrs["flag_meanings"].startswith("unknown hyper_arid")
     forced = (cube["pcp"].notnull() & cube["tmp"].notnull()).sum("time") >= 12  # a year of forcing at least
     np.testing.assert_array_equal(a["aridity_class"].values >= 0, forced.values)
-    frozen = a["pet_annual"].values == 0  # the demo's polar patch: Oudin PET is 0, P/PET infinite -> humid
-    assert (a["aridity_class"].values[frozen] == 4).all()
-    np.testing.assert_array_equal(np.isfinite(a["aridity_index"].values), forced.values & ~frozen)
+    # Priestley–Taylor PET (the default) is positive in every forced cell, the cold ones too: P/PET is finite
+    assert (a["pet_annual"].values[forced.values] > 0).all() and "Priestley" in a.attrs["aridity_method"]
+    np.testing.assert_array_equal(np.isfinite(a["aridity_index"].values), forced.values)
 
 
 @pytest.mark.integration

@@ -1,7 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from twsrecon.features import TEST, TRAIN, VAL, RobustScaler, chunked_split, reference, windows
+from twsrecon.features import (TEST, TRAIN, VAL, RobustScaler, chunked_split, draw_split, holdout_months, reference,
+                               windows)
 
 
 def test_windows_exclude_or_include_the_target_month():
@@ -15,22 +17,79 @@ def test_windows_exclude_or_include_the_target_month():
     assert np.isnan(w[1]).any() and np.isfinite(w[2]).all()
 
 
-def test_chunked_split_proportions_chunks_and_seed():
+@pytest.fixture(scope="module")
+def grace_mask(demo_world):
+    """The GRACE months of the demo mascon file (the real missing months and the mission gap) on the
+    cube's 1982-2021 axis, read with the workflow's own mascon reader."""
+    from twsrecon.io.grace import read_mascon
+    from twsrecon.timeaxis import months
+
+    _, paths = demo_world
+    _, _, report = read_mascon(paths["grace"])
+    time = months("1982-01", "2021-12")
+    mask = time.isin(pd.DatetimeIndex(report.months))
+    assert 190 < mask.sum() < 220 and not mask[time.get_loc(pd.Timestamp("2018-01-01"))]
+    return time, mask
+
+
+def chunks_of(available, chunk_months):
+    idx = np.flatnonzero(available)
+    return [idx[i:i + chunk_months] for i in range(0, idx.size, chunk_months)]
+
+
+def test_split_of_the_real_grace_months_is_one_per_cell_whatever_the_window(grace_mask):
+    from twsrecon.reconstruction import prepare
+
+    time, mask = grace_mask
+    twsa = np.where(mask, 1.0, np.nan)[None].repeat(3, 0) * np.arange(1, 4)[:, None]
+    flags = draw_split(twsa, chunk_months=25, seed=42, history=24)
+    assert (flags[:, ~mask] == 0).all() and (flags[:, mask] > 0).all()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, len(time), 2))
+    for window in range(3, 25, 3):
+        prep = prepare(x, twsa, window, flags)
+        np.testing.assert_array_equal(prep.flags, flags)  # never redrawn from the window
+        for f in (TRAIN, VAL, TEST):  # every flagged month is a usable sample of its set at any window
+            np.testing.assert_array_equal(prep.mask(f), flags == f)
+    n = mask.sum()
+    for row in flags:
+        counts = np.bincount(row, minlength=4)[1:]
+        np.testing.assert_array_less(np.abs(counts - np.array([0.6, 0.2, 0.2]) * n), 25 + 1e-9)
+        # whole chunks of the list of GRACE months: one set per chunk, so no target sits in two sets
+        for chunk in chunks_of(mask, 25):
+            assert len(np.unique(row[chunk])) == 1
+    np.testing.assert_array_equal(flags, draw_split(twsa, 25, 42, history=24))  # same seed, same split
+    assert not np.array_equal(flags, draw_split(twsa, 25, 43, history=24))
+
+
+@pytest.mark.parametrize("chunk_months", [7, 13, 25])
+def test_split_deals_months_not_chunks(chunk_months):
     available = np.ones(240, bool)
     available[[50, 51, 120]] = False
-    flags = chunked_split(available, window=6, seed=42)
-    assert set(np.unique(flags[available])) == {TRAIN, VAL, TEST}
+    available[170:181] = False  # a gap: chunks run across it along the list of available months
+    flags = chunked_split(available, chunk_months, seed=42)
     assert (flags[~available] == 0).all()
-    share = np.bincount(flags[available], minlength=4)[1:] / available.sum()
-    np.testing.assert_allclose(share, [0.6, 0.2, 0.2], atol=0.05)
-    # chunks: every run of one flag inside a run of available months is at least window+1 long
-    idx = np.flatnonzero(available)
-    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
-        f = flags[run]
-        lengths = np.diff(np.flatnonzero(np.r_[True, f[1:] != f[:-1], True]))
-        assert lengths.min() >= 7
-    np.testing.assert_array_equal(flags, chunked_split(available, 6, 42))  # same seed, same split
-    assert not np.array_equal(flags, chunked_split(available, 6, 43))
+    share = np.bincount(flags[available], minlength=4)[1:]
+    assert (np.abs(share - np.array([0.6, 0.2, 0.2]) * available.sum()) <= chunk_months).all()
+    assert all(len(np.unique(flags[c])) == 1 for c in chunks_of(available, chunk_months))
+
+
+def test_holdout_block_is_test_for_every_cell_and_the_rest_is_dealt():
+    from twsrecon.timeaxis import months
+
+    time = months("2000-01", "2021-12")
+    twsa = np.where(time >= pd.Timestamp("2002-04-01"), 1.0, np.nan)[None].repeat(4, 0)
+    twsa[1, 100:110] = np.nan
+    held = holdout_months(time, "2002-04/2004-12")
+    assert held.sum() == 33
+    flags = draw_split(twsa, 25, seed=1, holdout=held)
+    assert (flags[:, held] == TEST).all()
+    rest = np.isfinite(twsa) & ~held
+    for row, ok in zip(flags, rest):
+        counts = np.bincount(row[ok], minlength=4)[1:]
+        assert (np.abs(counts - np.array([0.6, 0.2, 0.2]) * ok.sum()) <= 25).all()
+    with pytest.raises(ValueError, match="ends before it starts"):
+        holdout_months(time, "2004-12/2002-04")
 
 
 def test_robust_scaler_round_trip_and_reference():
@@ -47,12 +106,11 @@ def test_robust_scaler_round_trip_and_reference():
     np.testing.assert_array_equal(reference(twsa), [2.0, 5.0])
 
 
-@pytest.mark.parametrize("window", [3, 24])
-def test_split_of_short_runs(window):
+def test_split_of_fewer_months_than_a_chunk():
     available = np.zeros(100, bool)
     available[10:14] = True
-    flags = chunked_split(available, window, 1)
-    assert len(np.unique(flags[available])) == 1  # one short run: one chunk
+    flags = chunked_split(available, 25, 1)
+    assert len(np.unique(flags[available])) == 1  # one chunk
 
 
 def test_prepare_scaling_and_rereferencing_round_trip():
@@ -62,7 +120,8 @@ def test_prepare_scaling_and_rereferencing_round_trip():
     x = rng.normal(size=(3, 120, 4)) * [1, 10, 100, 1000]
     twsa = rng.normal(size=(3, 120)).cumsum(1) + 50
     twsa[:, :30] = np.nan
-    prep = prepare(x, twsa, window=6, seed=42)
+    flags = draw_split(twsa, 25, seed=42)
+    prep = prepare(x, twsa, 6, flags)
     np.testing.assert_allclose(prep.offset, twsa[:, 30])
     back = prep.y_scaler.inverse(prep.y.astype(float)) + prep.offset[:, None]
     np.testing.assert_allclose(back, twsa, rtol=1e-5, equal_nan=True)
@@ -70,5 +129,4 @@ def test_prepare_scaling_and_rereferencing_round_trip():
     # Scalers are fit on the training part only: its windows have median 0 per feature.
     med = np.nanmedian(np.where(train[..., None, None], prep.x, np.nan).reshape(3, -1, 4), axis=1)
     np.testing.assert_allclose(med, 0, atol=1e-5)
-    again = prepare(x, twsa, window=6, seed=7, flags=prep.flags)  # stored flags are reused, not redrawn
-    np.testing.assert_array_equal(again.flags, prep.flags)
+    np.testing.assert_array_equal(prep.flags, flags)  # the stored flags, never redrawn

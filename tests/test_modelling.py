@@ -11,6 +11,7 @@ import pytest
 import torch
 import xarray as xr
 
+from twsrecon.features import TEST, TRAIN, VAL, draw_split
 from twsrecon.io import read_csv, read_json
 from twsrecon.training import TrainSettings, resolve_device
 from twsrecon.tuning import finished_trials, open_study, tune, tune_hyperparameters
@@ -22,18 +23,42 @@ SPACE = {"units": [4, 8], "window": [3, 6], "window_step": 3, "learning_rate": [
 
 
 def small_region(n_cells=3, seed=0):
+    """Predictors, TWSA and the stored split of a few cells."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n_cells, 300, 5))
     y = np.cumsum(x[..., 0], axis=1) * 0.3
     y[:, :100] = np.nan
-    return x, y
+    y[:, 180:190] = np.nan  # missing months inside the GRACE era
+    return x, y, draw_split(y, 25, seed, history=24)
+
+
+def test_tuning_never_trains_or_validates_on_a_stored_test_month(tmp_path):
+    """5 trials with windows 3 and 24: what the trainer receives never holds a test month of the stored split."""
+    x, y, flags = small_region()
+    seen = []
+
+    def on_masks(train_mask, val_mask, pooled_flags):
+        seen.append((train_mask, val_mask, pooled_flags))
+
+    space = {**SPACE, "window": [3, 24], "window_step": 21}
+    tune_hyperparameters(tmp_path / "s.journal", "s", x, y, flags, "LSTM", n_trials=5, space=space, seed=3,
+                         settings=TrainSettings(epochs=2, patience=2), include_current=False, on_masks=on_masks)
+    study = open_study(tmp_path / "s.journal", "s", 3)
+    assert {t.params["window"] for t in study.trials} == {3, 24}
+    assert len(seen) == 5
+    pooled = flags.reshape(1, -1)
+    for train_mask, val_mask, got in seen:
+        np.testing.assert_array_equal(got, pooled)  # the stored split, not one drawn from the trial's window
+        assert not (train_mask & (pooled == TEST)).any() and not (val_mask & (pooled == TEST)).any()
+        np.testing.assert_array_equal(train_mask, pooled == TRAIN)
+        np.testing.assert_array_equal(val_mask, pooled == VAL)
 
 
 def test_killed_tuning_reruns_only_the_missing_trials(tmp_path):
-    x, y = small_region()
+    x, y, flags = small_region()
     path = tmp_path / "study.journal"
     settings = TrainSettings(epochs=3, patience=2)
-    tune_hyperparameters(path, "r-study_OPTUNA_LSTM", x, y, "LSTM", n_trials=2, space=SPACE, seed=1,
+    tune_hyperparameters(path, "r-study_OPTUNA_LSTM", x, y, flags, "LSTM", n_trials=2, space=SPACE, seed=1,
                          settings=settings, include_current=False)
     study = open_study(path, "r-study_OPTUNA_LSTM", 1)
     study.ask()  # a trial the killed job never finished
@@ -51,8 +76,8 @@ def test_killed_tuning_reruns_only_the_missing_trials(tmp_path):
 
 
 def test_pruner_receives_every_epoch(tmp_path):
-    x, y = small_region()
-    tune_hyperparameters(tmp_path / "s.journal", "s", x, y, "BiLSTM", n_trials=3, space=SPACE, seed=2,
+    x, y, flags = small_region()
+    tune_hyperparameters(tmp_path / "s.journal", "s", x, y, flags, "BiLSTM", n_trials=3, space=SPACE, seed=2,
                          settings=TrainSettings(epochs=4, patience=10), include_current=False)
     study = open_study(tmp_path / "s.journal", "s", 2)
     for t in study.trials:
@@ -102,9 +127,11 @@ def test_chain_end_to_end(chain_run):
             assert finished_trials(study) == 3
             chunks = [xr.open_dataset(w / f"results/training/{model}/{region}/chunk{c}.nc") for c in (0, 1)]
             final = xr.open_dataset(w / f"results/training/{model}/{region}/final.nc")
-            merged_split = xr.concat([c["split"] for c in chunks], "cell")
-            # Split flags are drawn once in training and carried unchanged into the product.
-            np.testing.assert_array_equal(final["split"].values, merged_split.values)
+            stored = xr.open_dataset(w / f"results/split/{region}.nc")["split"].sel(cell=final["cell"])
+            # The split drawn once before tuning is what every chunk trained on and what the product carries.
+            for c in chunks:
+                np.testing.assert_array_equal(c["split"].values, stored.sel(cell=c["cell"]).values)
+            np.testing.assert_array_equal(final["split"].values, stored.values)
             i, j = np.divmod(final["cell"].values, rec.sizes["lon"])
             grace = rec["grace_time"].to_index()
             first = final["time"].to_index().get_loc(grace[0])
@@ -117,9 +144,19 @@ def test_chain_end_to_end(chain_run):
             assert set(low["cell"]) == set(final["cell"].values[~(old >= 0.97)])
             kept = final["retrained"].values == 1
             assert (final["learning_rate"].values[kept] != hp["hyperparameters"]["learning_rate"]).all()
+        assert "validation months of the stored split" in rec.attrs["hyperparameter_selection"]
         skill = read_csv(w / f"results/reconstruction/{model}_skill.csv")
         assert skill.iloc[-1]["region"] == "all"
         assert skill.iloc[-1]["median_test_pcc"] > skill.iloc[-1]["median_test_pcc_climatology"]
+
+
+@pytest.mark.integration
+def test_every_model_type_carries_the_one_stored_split(chain_run):
+    grid = xr.open_dataset(chain_run / "results/split/split.nc")["split"]
+    assert {int(v) for v in np.unique(grid)} == {0, 1, 2, 3}
+    for model in ("LSTM", "BiLSTMnoSIF"):
+        rec = xr.open_dataset(chain_run / f"results/reconstruction/{model}.nc")
+        np.testing.assert_array_equal(rec["split"].values, grid.values)
 
 
 @pytest.mark.integration

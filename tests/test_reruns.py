@@ -40,9 +40,17 @@ def modelling(regions):
     return job_keys(*jobs)
 
 
-def evaluation(products=(*MODELS, "climatology", "trend_season")):
+BASELINES = ("climatology", "trend_season")
+
+
+def split_jobs(regions=(A, B)):
+    """The stored split of `regions` and its gridded copy (every product below it is scored on it)."""
+    return job_keys(*[("split", {"region": r}) for r in regions], ("gridded_split", {}))
+
+
+def evaluation(products=MODELS):
     """The evaluation jobs below a change to `products` (the baselines and external products are scored on
-    the first model type's split, so they follow the reconstructions): scores, tables, maps, boxplots."""
+    the stored split, so a model change leaves them alone): scores, tables, maps, boxplots."""
     periods = ("test", "pre_grace", "gap")  # the demo has a truth
     return job_keys(*[("score_product", {"product": p}) for p in products],
                     ("evaluation_tables", {}), ("skill_table", {}),
@@ -113,10 +121,20 @@ def test_replaced_input_reruns_what_depends_on_it(complete):
             dst.write(data, 1)
         jobs = plan(complete)
     # The Köppen–Geiger map feeds the classes, hence every region and its models; not the cube or the BCNN.
-    expected = modelling([A, B]) | evaluation() | job_keys(
+    expected = modelling([A, B]) | evaluation((*MODELS, *BASELINES)) | split_jobs() | job_keys(
         ("koppen_classes", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}))
     assert set(jobs) == expected
     assert jobs[("koppen_classes", ())] == "Updated input files: resources/demo/koppen_geiger_0p25.tif"
+    assert plan(complete) == {}
+
+
+def test_a_split_setting_reruns_everything_trained_or_scored_on_it(complete):
+    config = {**RERUN, "split": {"chunk_months": 30}}
+    jobs = plan(complete, config)
+    # not the cube, the regions or the BCNN (its own design); every job that tunes, trains or scores on the split
+    assert set(jobs) == modelling([A, B]) | evaluation((*MODELS, *BASELINES)) | split_jobs()
+    for r in (A, B):
+        assert jobs[("split", (("region", r),))] == "Params have changed since last execution"
     assert plan(complete) == {}
 
 
@@ -144,7 +162,7 @@ def test_every_planned_job_has_a_reason(complete):
         jobs = plan(complete)
     # The cube and everything made from it (all regions, every model, the BCNN, the whole evaluation); not the
     # Köppen–Geiger map.
-    expected = modelling([A, B]) | evaluation((*MODELS, "BCNN_all", "climatology", "trend_season")) | job_keys(
+    expected = modelling([A, B]) | evaluation((*MODELS, "BCNN_all", *BASELINES)) | split_jobs() | job_keys(
         ("prepare_cube", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}),
         ("bcnn", {"experiment": "evaluation", "predictors": "all"}),
         ("bcnn", {"experiment": "production", "predictors": "all"}), ("gapfill_product", {}),

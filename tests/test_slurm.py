@@ -29,7 +29,8 @@ SLURM_TINY = {
                 "device": "cpu"},
     "evaluation": {"timeseries_regions": REGIONS},
 }
-LOCAL_RULES = {"all", "demo_world", "koppen_classes", "region_summary", "reconstruction_skill", "gapfill_product",
+LOCAL_RULES = {"all", "demo_world", "koppen_classes", "region_summary", "split", "gridded_split",
+               "reconstruction_skill", "gapfill_product",
                "evaluation_tables", "skill_table", "score_maps", "score_boxplots", "timeseries_figure", "gap_figures"}
 CPU_RULES = {"prepare_cube", "region_cells", "merge_reconstruction", "aridity", "score_product", "gap_trend"}
 GPU_RULES = {"hyperparameters", "train_chunk", "retune_lr", "bcnn"}

@@ -117,20 +117,6 @@ def test_compaction_does_not_change_results():
             torch.testing.assert_close(params[0][name], params[1][name], rtol=1e-5, atol=1e-6)
 
 
-def test_time_order_and_keep_last_epoch():
-    usable = np.array([[True, False, True, True]])
-    assert sample_order(np.array([3]), 5, usable, shuffle=False)[0, :3].tolist() == [0, 2, 3]
-    x, y = toy_cells(n_cells=1, n=80)
-    train_mask, val_mask = split_masks(1, 80, seed=2)
-    model = BatchedRegressor(1, 3, 6, (), False)
-    model.initialise([4])
-    res = train(model, x, y, [0], train_mask, val_mask, 0.05, [4],
-                TrainSettings(epochs=12, patience=12, batch_size=16, restore_best=False))
-    val = np.mean((predict(model, x, [0])[0][val_mask[0]] - y[0].numpy()[val_mask[0]]) ** 2)
-    if res.best_epoch[0] != res.epochs_run[0] - 1:  # the last epoch is not the best: the weights are the last
-        assert val > res.best_val_loss[0]
-
-
 def test_training_job_logs_progress(caplog):
     x, y = toy_cells(n_cells=2, n=40)
     train_mask, val_mask = split_masks(2, 40)
@@ -143,3 +129,32 @@ def test_training_job_logs_progress(caplog):
     assert lines[0].startswith("chunk 0: epoch 1/5, models running 2, done 0, median best validation loss")
     assert "elapsed 0:00:0" in lines[-1] and lines[-1].startswith("chunk 0: epoch 5/5")
     assert len(lines) == 2  # not one per epoch: the first, then at most one a minute, and the last
+
+
+def test_faithful_switches_keep_the_last_epoch_and_the_time_order():
+    """restore_best=False ends with the last epoch's weights (Keras without restore_best_weights);
+    shuffle=False trains in time order, so the model's seed no longer changes its minibatches."""
+    x, y = toy_cells(n_cells=1, n=120)
+    train_mask, val_mask = split_masks(1, 120, seed=1)
+
+    def fit(seed_order, **switches):
+        model = BatchedRegressor(1, 3, 8, (8,), False)
+        model.initialise([1])  # the same initial weights every time
+        res = train(model, x, y, [0], train_mask, val_mask, 0.05, [seed_order],
+                    TrainSettings(epochs=30, patience=4, batch_size=16, **switches))
+        pred = predict(model, x, [0])[0]
+        return res, np.mean((pred[val_mask[0]] - y[0].numpy()[val_mask[0]]) ** 2), pred
+
+    best, best_mse, _ = fit(1)
+    last, last_mse, _ = fit(1, restore_best=False)
+    assert last.epochs_run[0] == best.epochs_run[0] and best.best_epoch[0] < last.epochs_run[0] - 1
+    assert last.best_epoch[0] == last.epochs_run[0] - 1
+    assert last_mse == pytest.approx(last.best_val_loss[0], rel=1e-4)  # the loss of the weights it kept
+    assert best_mse < last_mse  # it stopped because later epochs were worse
+    _, _, shuffled_a = fit(1)
+    _, _, shuffled_b = fit(2)
+    assert not np.allclose(shuffled_a, shuffled_b)  # reshuffled per seed
+    _, _, ordered_a = fit(1, shuffle=False)
+    _, _, ordered_b = fit(2, shuffle=False)
+    np.testing.assert_allclose(ordered_a, ordered_b, rtol=1e-6)  # time order: the seed plays no part
+    assert not np.allclose(ordered_a, shuffled_a)

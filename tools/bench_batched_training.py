@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from twsrecon.features import TRAIN, VAL
+from twsrecon.features import TRAIN, VAL, draw_split
 from twsrecon.hyperparameters import Hyperparameters
 from twsrecon.models import BatchedRegressor, select_models
 from twsrecon.reconstruction import prepare
@@ -96,9 +96,9 @@ def main():
     hp = Hyperparameters(units=args.units, window=args.window, learning_rate=1e-3, n_layers=1, n_units=(32,),
                          source="benchmark")
     x, y = synthetic_region(args.cells)
-    prep = prepare(x, y, hp.window, seed=42)
+    prep = prepare(x, y, hp.window, draw_split(y, 25, seed=42, history=hp.window))
     xt, yt = torch.tensor(prep.x), torch.tensor(prep.y)
-    tr, va = prep.flags == TRAIN, prep.flags == VAL
+    tr, va = prep.mask(TRAIN), prep.mask(VAL)
     seeds = np.arange(args.cells) + 1
     settings = TrainSettings(epochs=args.epochs, patience=10**6)
 

@@ -1,10 +1,10 @@
 """Aridity index P/PET and the aridity classes of Mo et al. (2022), from the cube or a user's map.
 
-PET comes from the Oudin et al. (2005) formula as implemented by `pyet` (a maintained PET library):
-it needs only monthly mean temperature and latitude (extraterrestrial radiation at mid-month), the two
-things every cube has, and was chosen for catchment water balances. The cube's `rad` is net shortwave,
-not the global radiation Turc/Makkink expect, and Penman–Monteith needs wind, which the cube lacks.
-A user who wants the CGIAR Global-AI (Penman–Monteith) classes gives its map instead.
+PET by default comes from Priestley & Taylor (1972) as implemented by `pyet` (a maintained PET library),
+driven by the cube's radiation, temperature and humidity: it stays positive wherever the sun delivers net
+radiation, so cold cells get a finite P/PET. Oudin et al. (2005), temperature and latitude only, is an
+option; it is 0 below -5 degC, which makes P/PET infinite and cold deserts "humid". Penman–Monteith needs
+wind, which the cube lacks: a user who wants the CGIAR Global-AI (Penman–Monteith) classes gives its map.
 """
 
 from __future__ import annotations
@@ -33,12 +33,34 @@ def oudin_pet(tmp_k: xr.DataArray) -> xr.DataArray:
                                                          coords={"time": start})
 
 
-def aridity_index(pcp_m: xr.DataArray, tmp_k: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+ALBEDO = 0.23  # FAO-56 reference surface: the cube's net shortwave back to global radiation
+
+
+def priestley_taylor_pet(tmp_k: xr.DataArray, rad: xr.DataArray, rh: xr.DataArray) -> xr.DataArray:
+    """Monthly PET totals (mm per month): Priestley–Taylor from the cube's monthly mean temperature (K),
+    monthly net shortwave total (J m-2) and relative humidity (%), net longwave from FAO-56 (pyet)."""
+    import pyet
+
+    start = pd.DatetimeIndex(tmp_k["time"].values)
+    mid = start + pd.Timedelta(days=14)
+    days = xr.DataArray(start.days_in_month.to_numpy(), dims="time", coords={"time": mid})
+    rs = (rad.assign_coords(time=mid) / (1 - ALBEDO)) / days / 1e6  # MJ m-2 d-1 of global radiation
+    rate = pyet.priestley_taylor((tmp_k - 273.15).assign_coords(time=mid), rs=rs, rh=rh.assign_coords(time=mid),
+                                 elevation=0.0, lat=np.deg2rad(tmp_k["lat"]), albedo=ALBEDO)  # mm/day, >= 0
+    return (rate * days).assign_coords(time=start)
+
+
+PET_METHODS = {
+    "priestley_taylor": "PET by Priestley & Taylor (1972) from the cube's rad, tmp and rh (pyet, FAO-56 net longwave)",
+    "oudin": "PET by Oudin et al. (2005) from the cube's tmp and latitude (pyet; 0 below -5 degC)",
+}
+
+
+def aridity_index(pcp_m: xr.DataArray, pet: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
     """Mean annual P, PET (mm/yr) and P/PET over the months where both are known.
 
-    Oudin PET vanishes where the air stays below -5 degC: P/PET is then +inf (humid), not unknown.
+    Where PET vanishes (Oudin below -5 degC) P/PET is +inf (humid), not unknown.
     """
-    pet = oudin_pet(tmp_k)
     p = pcp_m * 1000.0
     ok = p.notnull() & pet.notnull()
     n_years = ok.sum("time") / 12.0
@@ -92,7 +114,7 @@ def aridity_dataset(coords: xr.Dataset, ai: xr.DataArray, p_yr=None, pet_yr=None
         "flag_values": np.arange(-1, len(CLASSES), dtype=np.int8),
         "flag_meanings": "unknown " + " ".join(CLASS_LONG[c].replace(" ", "_").replace("-", "_") for c in CLASSES)})
     for name, value, long in (("pcp_annual", p_yr, "mean annual precipitation"),
-                              ("pet_annual", pet_yr, "mean annual potential evapotranspiration (Oudin et al. 2005)")):
+                              ("pet_annual", pet_yr, "mean annual potential evapotranspiration")):
         if value is not None:
             ds[name] = (("lat", "lon"), np.asarray(value, np.float32), {**common, "units": "mm a-1", "long_name": long})
     return ds

@@ -1,10 +1,11 @@
 """Scoring every product per cell and period, and the tables a hydrologist reads before trusting them.
 
-A product is a monthly TWSA field on the analysis grid. Each is scored against GRACE on its own held-out
-design (the reconstructions' stored train/validation/test flags; the BCNN evaluation fit's training and
-test periods; baselines and external products on the reference reconstruction's flags), and, where a
-true TWSA exists (the demo world), against the truth before GRACE (1984-2001) and in the mission gap.
-Scores are NaN where a product has no values for a period; medians skip NaN.
+A product is a monthly TWSA field on the analysis grid. Each is scored against GRACE on its held-out
+design: the reconstructions, baselines and external products all on the one stored per-cell split
+(results/split/split.nc), so their comparisons are on the same months by construction; the BCNN on its
+evaluation fit's training and test periods. Where a true TWSA exists (the demo world), every product is
+also scored against the truth before GRACE (1984-2001) and in the mission gap. Scores are NaN where a
+product has no values for a period; medians skip NaN; every score counts the months it used.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import xarray as xr
 from .aridity import CLASSES, class_names
 from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
 from .errors import InputError
-from .features import TEST, TRAIN, VAL
+from .features import TEST, TRAIN, VAL, holdout_months
 from .gapfill import EVALUATION, GAP, in_periods
 from .metrics import score
 from .regions import REGIONS
@@ -30,11 +31,21 @@ PERIOD_LONG = {
     "train": "training months, against GRACE",
     "validation": "validation months, against GRACE",
     "test": "held-out test months, against GRACE",
+    "holdout": "the split.holdout block (test months of every cell), against GRACE",
     "pre_grace": "1984-2001, against the true TWSA (demo world)",
     "gap": "GRACE/GRACE-FO gap 2017-07...2018-05, against the true TWSA (demo world)",
     AGREEMENT_PERIOD: "gap months, against the BCNN gap fill (agreement, not skill)",
 }
 BASELINES = ("climatology", "trend_season")
+BCNN_DESIGN = ("BCNN evaluation fit: trained on " + ", ".join("...".join(p) for p in EVALUATION["train"])
+               + "; tested on " + ", ".join("...".join(p) for p in EVALUATION["test"]) + " (observed months)")
+
+
+def split_design(attrs) -> str:
+    """The stored split's settings, as a product's score file and the tables state them."""
+    return (f"stored per-cell split: chunks of {attrs.get('split_chunk_months')} GRACE months, seed "
+            f"{attrs.get('split_seed')}, fractions {attrs.get('split_fractions')}, "
+            f"holdout {attrs.get('split_holdout', 'none')}")
 LENGTH_TO_CM = {"cm": 1.0, "mm": 0.1, "m": 100.0}
 
 
@@ -45,6 +56,12 @@ def on_time(da: xr.DataArray, time: pd.DatetimeIndex, fill=np.nan) -> xr.DataArr
 def split_on(split: xr.DataArray, time: pd.DatetimeIndex) -> xr.DataArray:
     """A reconstruction's split flags (on its `grace_time` axis) on the evaluation's time axis, 0 elsewhere."""
     return on_time(split.rename(grace_time="time"), time, fill=0).astype(np.int8)
+
+
+def holdout_mask(split: xr.DataArray, spans) -> xr.DataArray:
+    """The months of the split.holdout block that are test months (all of them, where GRACE observed)."""
+    block = holdout_months(split["time"].values, spans)
+    return (split == TEST) & xr.DataArray(block, dims="time", coords={"time": split["time"]})
 
 
 def bcnn_split(time: pd.DatetimeIndex, grace: xr.DataArray) -> xr.DataArray:
@@ -81,6 +98,7 @@ def score_periods(sims: dict[str, xr.DataArray], refs: dict[str, xr.DataArray],
             continue
         sim, ref, mask = xr.align(sim, ref, mask, join="inner")
         s = score(sim.where(mask), ref.where(mask), metrics=METRICS)
+        s["months"] = (sim.notnull() & ref.notnull() & mask).sum("time").where(s["r"].notnull(), 0)
         parts.append(s.expand_dims(period=[period]))
     if not parts:
         raise ValueError("no period to score")
@@ -92,7 +110,8 @@ def truth_masks(time: pd.DatetimeIndex) -> dict[str, xr.DataArray]:
             for p, span in TRUTH_PERIODS.items()}
 
 
-def score_dataset(scores: xr.Dataset, coords: xr.Dataset, product: str, description: str) -> xr.Dataset:
+def score_dataset(scores: xr.Dataset, coords: xr.Dataset, product: str, description: str,
+                  design: str = "") -> xr.Dataset:
     ds = coords.copy()
     ds = ds.assign_coords(period=("period", scores["period"].values, {"long_name": "months and reference scored"}))
     long = {"r": "Pearson correlation (PCC)", "nse": "Nash-Sutcliffe efficiency", "kge": "Kling-Gupta efficiency",
@@ -101,8 +120,12 @@ def score_dataset(scores: xr.Dataset, coords: xr.Dataset, product: str, descript
         ds[m] = (("period", "lat", "lon"), scores[m].transpose("period", "lat", "lon").values.astype(np.float32),
                  {"long_name": f"{long[m]} of {product}", "units": "cm" if m == "rmse" else "1",
                   "grid_mapping": "crs"})
+    ds["months"] = (("period", "lat", "lon"), scores["months"].transpose("period", "lat", "lon").values.astype(np.int32),
+                    {"long_name": f"months scored per cell (product, reference and period all present)",
+                     "units": "1", "grid_mapping": "crs"})
     ds["period_description"] = ("period", [PERIOD_LONG[p] for p in ds["period"].values])
-    ds.attrs.update(title=f"Per-cell skill of {product}", product=product, product_description=description)
+    ds.attrs.update(title=f"Per-cell skill of {product}", product=product, product_description=description,
+                    held_out_design=design or "none: scored against the truth only")
     return ds
 
 
@@ -180,9 +203,11 @@ def medians(scores: dict[str, xr.Dataset], labels: np.ndarray, order, group: str
                 if not sel.any():
                     continue
                 row = {group: name, "product": product, "period": str(period), "cells": int(sel.sum())}
+                if "months" in ds:
+                    row["median_months"] = float(np.median(ds["months"].sel(period=period).values.ravel()[sel]))
                 row.update({m: float(np.nanmedian(values[m][sel])) for m in METRICS})
                 rows.append(row)
-    cols = [group, "product", "period", "cells", *METRICS]
+    cols = [group, "product", "period", "cells", "median_months", *METRICS]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -209,11 +234,20 @@ def comparison_pairs(products) -> list[tuple[str, str, str]]:
 
 
 def compare(scores: dict[str, xr.Dataset], pairs) -> pd.DataFrame:
-    """Per pair, period and metric: medians, median of the per-cell difference, share of cells A wins."""
+    """Per pair, period and metric: medians, median of the per-cell difference, share of cells A wins.
+
+    Against GRACE, two products are compared only where they share a held-out design (the stored split):
+    a BCNN test period and a reconstruction's test months are other months, not a comparison.
+    """
     rows = []
     for what, a, b in pairs:
         sa, sb = scores[a], scores[b]
+        same_design = sa.attrs.get("held_out_design") == sb.attrs.get("held_out_design")
         for period in sorted(set(sa["period"].values) & set(sb["period"].values)):
+            if period in GRACE_PERIODS and not same_design:
+                continue
+            na = sa["months"].sel(period=period).values.ravel()
+            nb = sb["months"].sel(period=period).values.ravel()
             for m in METRICS:
                 va = sa[m].sel(period=period).values.ravel()
                 vb = sb[m].sel(period=period).values.ravel()
@@ -222,12 +256,30 @@ def compare(scores: dict[str, xr.Dataset], pairs) -> pd.DataFrame:
                     continue
                 better = va[ok] < vb[ok] if m in ("rmse", "nrmse") else va[ok] > vb[ok]
                 rows.append({"comparison": what, "a": a, "b": b, "period": str(period), "metric": m,
-                             "cells": int(ok.sum()), "median_a": float(np.median(va[ok])),
+                             "cells": int(ok.sum()), "months_a": int(na[ok].sum()), "months_b": int(nb[ok].sum()),
+                             "same_months": bool(np.array_equal(na[ok], nb[ok])),
+                             "median_a": float(np.median(va[ok])),
                              "median_b": float(np.median(vb[ok])),
                              "median_difference": float(np.median(va[ok] - vb[ok])),
                              "share_a_better": float(better.mean())})
-    return pd.DataFrame(rows, columns=["comparison", "a", "b", "period", "metric", "cells", "median_a", "median_b",
-                                       "median_difference", "share_a_better"])
+    return pd.DataFrame(rows, columns=["comparison", "a", "b", "period", "metric", "cells", "months_a", "months_b",
+                                       "same_months", "median_a", "median_b", "median_difference", "share_a_better"])
+
+
+def scored_months(scores: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """Per product and period: its held-out design, the cells and cell-months it was scored on."""
+    rows = []
+    for product, ds in scores.items():
+        for period in ds["period"].values:
+            n = ds["months"].sel(period=period).values.ravel()
+            n = n[n > 0]
+            rows.append({"product": product, "period": str(period),
+                         "months_and_reference": PERIOD_LONG.get(str(period), str(period)),
+                         "held_out_design": ds.attrs.get("held_out_design", ""),
+                         "cells": int(n.size), "cell_months": int(n.sum()),
+                         "median_months_per_cell": float(np.median(n)) if n.size else 0.0})
+    return pd.DataFrame(rows, columns=["product", "period", "months_and_reference", "held_out_design", "cells",
+                                       "cell_months", "median_months_per_cell"])
 
 
 def external_agreement(external: xr.DataArray, products: dict[str, xr.DataArray], labels: np.ndarray,

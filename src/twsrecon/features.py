@@ -10,20 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-# Split flags stored with every trained chunk.
+# Split flags, drawn once per cell (results/split/<region>.nc) and read by every later step.
 NONE, TRAIN, VAL, TEST = 0, 1, 2, 3
 FLAG_MEANINGS = "not_used train validation test"
+SPLIT_ATTRS = {"flag_values": np.array([NONE, TRAIN, VAL, TEST], np.int8), "flag_meanings": FLAG_MEANINGS}
 
 
 def first_target_index(window: int, include_current: bool) -> int:
     """Earliest month index that has a full window of predictors before it."""
     return window - 1 if include_current else window
-
-
-def window_slice(t: int, window: int, include_current: bool) -> slice:
-    end = t + 1 if include_current else t
-    return slice(end - window, end)
 
 
 def windows(predictors: np.ndarray, window: int, include_current: bool) -> np.ndarray:
@@ -39,32 +37,91 @@ def windows(predictors: np.ndarray, window: int, include_current: bool) -> np.nd
     return view[..., start:start + n_time, :, :]
 
 
-def chunked_split(available: np.ndarray, window: int, seed: int,
-                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> np.ndarray:
-    """Split flags for one cell: runs of consecutive available months are cut into chunks of at
-    least window+1 months, the chunks shuffled with `seed` and dealt train/validation/test.
+def chunked_split(available: np.ndarray, chunk_months: int, seed: int,
+                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+                  holdout: np.ndarray | None = None) -> np.ndarray:
+    """Split flags of one cell, independent of any hyperparameter.
 
-    Whole chunks keep the windows of test months out of the training months' neighbourhood,
-    which is the point of chunking rather than drawing months.
+    The cell's available months, in order, are cut into chunks of `chunk_months` entries of that list
+    (as the authors' chunk shuffle; a missing month does not cut a chunk short), the chunks shuffled
+    with `seed` and dealt by months: a chunk goes to the set its middle month falls in on the cumulative
+    count, so train/validation/test come out at `fractions` of the months within one chunk. Months in
+    `holdout` are test months before any chunk is dealt (a contiguous block every cell shares).
+    Whole chunks keep the windows of most test months out of the training months' neighbourhood.
     """
     available = np.asarray(available, bool)
     flags = np.zeros(available.shape, np.int8)
-    size = window + 1
-    chunks: list[np.ndarray] = []
+    if holdout is not None:
+        held = available & np.asarray(holdout, bool)
+        flags[held] = TEST
+        available = available & ~held
     idx = np.flatnonzero(available)
     if idx.size == 0:
         return flags
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    for run in runs:
-        n = max(1, len(run) // size)
-        cuts = [run[i * size:(i + 1) * size] for i in range(n - 1)] + [run[(n - 1) * size:]]
-        chunks.extend(cuts)
+    chunks = [idx[i:i + chunk_months] for i in range(0, idx.size, chunk_months)]
     order = np.random.default_rng(seed).permutation(len(chunks))
-    n_train = int(round(fractions[0] * len(chunks)))
-    n_val = int(round(fractions[1] * len(chunks)))
-    for rank, k in enumerate(order):
-        flags[chunks[k]] = TRAIN if rank < n_train else VAL if rank < n_train + n_val else TEST
+    bounds = np.cumsum(fractions)[:2] * idx.size
+    done = 0
+    for k in order:
+        middle = done + len(chunks[k]) / 2
+        flags[chunks[k]] = TRAIN if middle <= bounds[0] else VAL if middle <= bounds[1] else TEST
+        done += len(chunks[k])
     return flags
+
+
+def draw_split(twsa: np.ndarray, chunk_months: int, seed: int, fractions=(0.6, 0.2, 0.2),
+               holdout: np.ndarray | None = None, history: int = 0) -> np.ndarray:
+    """Flags (C, T) of every cell from its GRACE months (finite `twsa`), drawn once per cell before any
+    tuning or training, so every model type, window and baseline sees the same test months.
+
+    The first `history` months (the largest window of the search space) are never flagged: every
+    flagged month then has a full window whatever window a trial picks.
+    """
+    available = np.isfinite(np.asarray(twsa))
+    available[:, :history] = False
+    out = np.zeros(available.shape, np.int8)
+    for c in range(len(available)):
+        out[c] = chunked_split(available[c], chunk_months, seed, fractions, holdout)
+    return out
+
+
+def holdout_months(time, spans) -> np.ndarray:
+    """Months inside any 'YYYY-MM/YYYY-MM' span of `split.holdout` (a string, a list, or None)."""
+    time = pd.DatetimeIndex(time)
+    spans = [spans] if isinstance(spans, str) else list(spans or [])
+    out = np.zeros(len(time), bool)
+    for span in spans:
+        start, end = (pd.Timestamp(f"{part.strip()}-01") for part in span.split("/"))
+        if end < start:
+            raise ValueError(f"split.holdout: {span!r} ends before it starts")
+        out |= (time >= start) & (time <= end)
+    return out
+
+
+def split_dataset(region: xr.Dataset, *, chunk_months: int, seed: int, fractions, holdout, history: int) -> xr.Dataset:
+    """The stored split of one region's cells: (cell, time) flags plus the settings that drew them."""
+    time = pd.DatetimeIndex(region["time"].values)
+    held = holdout_months(time, holdout)
+    flags = draw_split(region["twsa"].transpose("cell", "time").values, chunk_months, seed, tuple(fractions),
+                       held, history)
+    ds = xr.Dataset(coords={"cell": region["cell"], "lat": region["lat"], "lon": region["lon"],
+                            "time": region["time"]})
+    ds["split"] = (("cell", "time"), flags, {
+        **SPLIT_ATTRS, "coordinates": "lat lon",
+        "long_name": "split of each GRACE month of the cell, drawn once before any tuning or training"})
+    ds.attrs.update({
+        "featureType": "timeSeries", "region": region.attrs.get("region", ""),
+        "split_chunk_months": int(chunk_months), "split_seed": int(seed),
+        "split_fractions": ", ".join(f"{f:g}" for f in fractions),
+        "split_holdout": ", ".join([holdout] if isinstance(holdout, str) else list(holdout or [])) or "none",
+        "split_history_months": int(history),
+    })
+    return ds
+
+
+def months_per_set(flags: np.ndarray) -> np.ndarray:
+    """Months of train, validation and test per cell, (C, 3)."""
+    return np.stack([(flags == f).sum(-1) for f in (TRAIN, VAL, TEST)], axis=-1)
 
 
 @dataclass

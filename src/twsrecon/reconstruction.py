@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 
 from .baselines import climatology_baseline
-from .features import TEST, TRAIN, VAL, RobustScaler, chunked_split, first_target_index, reference, windows
+from .features import SPLIT_ATTRS, TEST, TRAIN, VAL, RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
 from .metrics import pearson_r
 from .models import BatchedRegressor, uses_sif
@@ -52,31 +52,38 @@ class Prepared:
     x: np.ndarray
     y: np.ndarray
     flags: np.ndarray
+    usable: np.ndarray  # (C, T): a full window and a GRACE value
     offset: np.ndarray
     x_scaler: RobustScaler
     y_scaler: RobustScaler
 
+    def mask(self, flag: int, repeat: int = 1) -> np.ndarray:
+        """Samples of one set that a model can train or validate on, each cell's row `repeat` times."""
+        return np.repeat((self.flags == flag) & self.usable, repeat, axis=0)
 
-def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, seed: int, include_current: bool = False,
-            flags: np.ndarray | None = None) -> Prepared:
-    """Samples of every month; split flags drawn here once (or reused when given); scalers fit on train only.
 
-    predictors: (C, T, F) raw, twsa: (C, T) cm with NaN outside GRACE months.
+def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, flags: np.ndarray,
+            include_current: bool = False) -> Prepared:
+    """Samples of every month on the stored split `flags`; scalers fit on the training months only.
+
+    predictors: (C, T, F) raw, twsa: (C, T) cm with NaN outside GRACE months. The split is never drawn
+    here: it comes from results/split, the same for every window, model type and product.
     """
     n_cells, n_time, _ = predictors.shape
+    flags = np.asarray(flags, np.int8)
+    if flags.shape != twsa.shape:
+        raise ValueError(f"split flags {flags.shape} do not match the cells' series {twsa.shape}")
     x = windows(predictors, window, include_current)
-    if flags is None:
-        available = np.isfinite(twsa) & np.isfinite(x).all((-1, -2))
-        available[:, :first_target_index(window, include_current)] = False
-        flags = np.stack([chunked_split(available[c], window, seed) for c in range(n_cells)])
+    usable = np.isfinite(twsa) & np.isfinite(x).all((-1, -2))
     offset = reference(twsa)
     y = twsa - offset[:, None]
-    train_x = np.where((flags == TRAIN)[..., None, None], x, np.nan).reshape(n_cells, -1, x.shape[-1])
+    train = (flags == TRAIN) & usable
+    train_x = np.where(train[..., None, None], x, np.nan).reshape(n_cells, -1, x.shape[-1])
     x_scaler = RobustScaler.fit(train_x, axis=1)  # (C, 1, F)
-    y_scaler = RobustScaler.fit(np.where(flags == TRAIN, y, np.nan), axis=1)  # (C, 1)
+    y_scaler = RobustScaler.fit(np.where(train, y, np.nan), axis=1)  # (C, 1)
     xs = (x - x_scaler.center[:, :, None, :]) / x_scaler.scale[:, :, None, :]
     ys = y_scaler.transform(y)
-    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags.astype(np.int8), offset, x_scaler, y_scaler)
+    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags, usable, offset, x_scaler, y_scaler)
 
 
 @dataclass
@@ -90,11 +97,11 @@ class FitResult:
     prepared: Prepared
 
 
-def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
-              settings: TrainSettings, include_current: bool = False, flags=None, learning_rate=None,
+def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
+              settings: TrainSettings, include_current: bool = False, learning_rate=None,
               device: str = "cpu") -> FitResult:
     """Train `fits` fresh models per cell, all cells and fits at once, and keep each cell's best by validation loss."""
-    prep = prepare(predictors, twsa, hp.window, seed, include_current, flags)
+    prep = prepare(predictors, twsa, hp.window, flags, include_current)
     n_cells = len(cells)
     x = torch.tensor(prep.x, device=device)
     y = torch.tensor(prep.y, device=device)
@@ -102,8 +109,7 @@ def fit_cells(predictors, twsa, cells, hp: Hyperparameters, model_type: str, *, 
     seeds = cell_seeds(seed, cells, fits)
     model = BatchedRegressor.from_hyperparameters(n_cells * fits, predictors.shape[-1], hp, model_type).to(device)
     model.initialise(seeds)
-    train_mask = np.repeat(prep.flags == TRAIN, fits, axis=0)
-    val_mask = np.repeat(prep.flags == VAL, fits, axis=0)
+    train_mask, val_mask = prep.mask(TRAIN, fits), prep.mask(VAL, fits)
     lr = hp.learning_rate if learning_rate is None else learning_rate
     res = train(model, x, y, cell_of_model, train_mask, val_mask, lr, seeds, settings)
     loss = res.best_val_loss.reshape(n_cells, fits)
@@ -128,11 +134,31 @@ def pcc_table(prediction, observed, flags) -> dict[str, np.ndarray]:
     return {name: masked_r(prediction, observed, np.isin(flags, codes)) for name, codes in PCC_SPLITS.items()}
 
 
-def region_arrays(ds: xr.Dataset, model_type: str) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
-    """(cells usable by the model type, predictors (C, T, F), twsa (C, T)) of a region dataset."""
+@dataclass
+class RegionArrays:
+    """The cells of a region a model type can use: their dataset, predictors (C, T, F), twsa (C, T) and
+    stored split flags (C, T)."""
+
+    ds: xr.Dataset
+    x: np.ndarray
+    y: np.ndarray
+    flags: np.ndarray
+
+    def subset(self, idx) -> "RegionArrays":
+        return RegionArrays(self.ds.isel(cell=idx), self.x[idx], self.y[idx], self.flags[idx])
+
+
+def region_arrays(region_path, split_path, model_type: str) -> RegionArrays:
+    """A region's series with its stored split, for one model type (SIF models leave out cells without SIF)."""
+    with xr.open_dataset(region_path) as ds, xr.open_dataset(split_path) as split:
+        ds = ds.load()
+        flags = split["split"].load()
+    if not np.array_equal(ds["cell"].values, flags["cell"].values):
+        raise ValueError(f"{split_path} holds other cells than {region_path}: rerun the split rule")
+    ds = ds.assign(split=flags.transpose("cell", "time"))
     ds = region_cells_for(ds, model_type)
     x = np.stack([ds[v].values.T for v in features_of(model_type)], axis=-1).astype(np.float64)
-    return ds, x, ds["twsa"].values.T.astype(np.float64)
+    return RegionArrays(ds, x, ds["twsa"].values.T.astype(np.float64), ds["split"].values.astype(np.int8))
 
 
 def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_type: str,
@@ -167,40 +193,61 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
     return out
 
 
-def gridded(finals: list[xr.Dataset], grid_coords: xr.Dataset, model_type: str, predict_start: str) -> xr.Dataset:
-    """Merge the regions' per-cell results onto the analysis grid (CF, time from `predict_start`)."""
-    finals = [f for f in finals if "twsa" in f]
+def gridded_split(splits: list[xr.Dataset], grid_coords: xr.Dataset, time) -> xr.Dataset:
+    """The stored split of every region's cells on the analysis grid, over the GRACE era (grace_time):
+    the one set of train/validation/test months every product is scored on."""
     nlat, nlon = grid_coords.sizes["lat"], grid_coords.sizes["lon"]
-    time = pd.DatetimeIndex(finals[0]["time"].values) if finals else pd.DatetimeIndex([])
-    keep = time >= pd.Timestamp(predict_start + "-01")
-    grace = np.zeros(len(time), bool)
-    for f in finals:
-        grace |= (f["split"].values > 0).any(0)
-    first, last = (np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1))
+    time = pd.DatetimeIndex(time)
+    flags = np.zeros((len(time), nlat, nlon), np.int8)
+    for s in splits:
+        if s.sizes.get("cell", 0) == 0:
+            continue
+        if not pd.DatetimeIndex(s["time"].values).equals(time):
+            raise ValueError(f"split of region {s.attrs.get('region')} is on another time axis than the cube")
+        i, j = np.divmod(s["cell"].values, nlon)
+        flags[:, i, j] = s["split"].transpose("time", "cell").values
+    grace = (flags > 0).any((1, 2))
+    first, last = np.flatnonzero(grace)[[0, -1]] if grace.any() else (0, -1)
     ds = grid_coords.copy()
+    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
+                                      {"standard_name": "time", "long_name": "months of the GRACE/GRACE-FO era"}))
+    ds["split"] = (("grace_time", "lat", "lon"), flags[first:last + 1], {
+        **SPLIT_ATTRS, "grid_mapping": "crs",
+        "long_name": "split of each GRACE month of each cell (drawn once, before any tuning or training)"})
+    if splits:
+        ds.attrs.update({k: v for k, v in splits[0].attrs.items() if k.startswith("split_")})
+    return ds
+
+
+def gridded(finals: list[xr.Dataset], split: xr.Dataset, model_type: str, predict_start: str) -> xr.Dataset:
+    """Merge the regions' per-cell results onto the analysis grid (CF, time from `predict_start`).
+
+    `split` is the gridded stored split (gridded_split): every model type carries the same flags, also
+    in cells a SIF model could not train.
+    """
+    finals = [f for f in finals if "twsa" in f]
+    nlat, nlon = split.sizes["lat"], split.sizes["lon"]
+    time = pd.DatetimeIndex(finals[0]["time"].values) if finals else pd.DatetimeIndex(split["grace_time"].values)
+    keep = time >= pd.Timestamp(predict_start + "-01")
+    ds = split.copy()
+    ds.attrs = {k: v for k, v in split.attrs.items() if k.startswith("split_")}  # not the split file's provenance
     ds = ds.assign_coords(time=("time", time[keep], {"standard_name": "time", "long_name": "time", "axis": "T"}))
     twsa = np.full((keep.sum(), nlat, nlon), np.nan, np.float32)
-    split = np.zeros((last - first + 1, nlat, nlon), np.int8)
     per_cell = {k: np.full((nlat, nlon), np.nan) for k in (*(f"pcc_{s}" for s in PCC_SPLITS), "learning_rate")}
     retrained = np.full((nlat, nlon), -1, np.int8)
     region_id = np.zeros((nlat, nlon), np.int16)
+    sources = {}
     for f in finals:
         i, j = np.divmod(f["cell"].values, nlon)
         twsa[:, i, j] = f["twsa"].values[:, keep].T
-        split[:, i, j] = f["split"].values[:, first:last + 1].T
         for k in per_cell:
             per_cell[k][i, j] = f[k].values
         retrained[i, j] = f["retrained"].values
         region_id[i, j] = REGIONS[f.attrs["region"]]
+        sources[f.attrs["region"]] = f.attrs.get("hyperparameter_selection", "")
     ds["twsa"] = (("time", "lat", "lon"), twsa, {
         "units": "cm", "standard_name": "lwe_thickness", "grid_mapping": "crs",
         "long_name": f"terrestrial water storage anomaly, GR*Ai*CE {model_type} reconstruction"})
-    ds = ds.assign_coords(grace_time=("grace_time", time[first:last + 1],
-                                      {"long_name": "months of the GRACE/GRACE-FO era"}))
-    ds["split"] = (("grace_time", "lat", "lon"), split, {
-        "long_name": "split of each GRACE month of each cell (drawn once, stored with the training)",
-        "flag_values": np.array([0, 1, 2, 3], np.int8), "flag_meanings": "not_used train validation test",
-        "grid_mapping": "crs"})
     for k, v in per_cell.items():
         attrs = {"grid_mapping": "crs"}
         if k.startswith("pcc_"):
@@ -214,8 +261,22 @@ def gridded(finals: list[xr.Dataset], grid_coords: xr.Dataset, model_type: str, 
     ds["kg_region"] = (("lat", "lon"), region_id, {"long_name": "Köppen–Geiger class of the cell's region "
                                                    "(0: none)", "grid_mapping": "crs"})
     ds.attrs.update(title=f"GR*Ai*CE {model_type} reconstruction of monthly TWSA",
-                    references="Palazzoli, Ceola & Gentine (2025), Sci. Data, doi:10.1038/s41597-025-04403-3")
+                    references="Palazzoli, Ceola & Gentine (2025), Sci. Data, doi:10.1038/s41597-025-04403-3",
+                    hyperparameter_selection=hyperparameter_selection_note(sources))
     return ds
+
+
+PUBLISHED_SELECTION = ("published GR*Ai*CE study: the authors scored its trials on test MAE, so test months "
+                       "leaked into this choice (DESIGN.md, defect 5)")
+TUNED_SELECTION = "tuned here: trials trained on training months, scored on validation months of the stored split"
+
+
+def hyperparameter_selection_note(sources: dict[str, str]) -> str:
+    """One line per kind of selection with the regions it applies to, for the product's attributes."""
+    by_note: dict[str, list[str]] = {}
+    for region, note in sources.items():
+        by_note.setdefault(note or "unknown", []).append(region)
+    return "; ".join(f"{note} ({', '.join(regions)})" for note, regions in by_note.items())
 
 
 def skill_table(finals: list[xr.Dataset]) -> pd.DataFrame:

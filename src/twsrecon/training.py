@@ -43,10 +43,10 @@ def resolve_device(name: str, log: logging.Logger | None = None, key: str = "mod
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training settings. `shuffle`: a fresh minibatch order each epoch (False: time order);
-    `restore_best`: end with the best epoch's weights (False: the last epoch's); `compact`: once at
-    most 3/4 of the batch still trains, the stopped models leave it (same results, less work);
-    `compile`: torch.compile the model's forward on CUDA (ignored on CPU)."""
+    """Training settings; `shuffle` and `restore_best` switch between our defaults and a faithful
+    reproduction of the authors' Keras fits (`shuffle=False` there; EarlyStopping keeps the last epoch).
+    `compact`: once at most 3/4 of the batch still trains, the stopped models leave it (same results,
+    less work); `compile`: torch.compile the model's forward on CUDA (ignored on CPU)."""
 
     epochs: int = 1000
     patience: int = 30
@@ -54,10 +54,16 @@ class TrainSettings:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-7
-    shuffle: bool = True
-    restore_best: bool = True
+    shuffle: bool = True  # reshuffle the training samples every epoch; False: time order every epoch
+    restore_best: bool = True  # end with the best epoch's weights; False: the last epoch's (Keras default)
     compact: bool = True
     compile: bool = False
+
+    @classmethod
+    def from_params(cls, params: dict, **override) -> "TrainSettings":
+        """Settings from a rule's `params` (the config keys of models.*), with e.g. tuning's epochs on top."""
+        keys = ("epochs", "patience", "batch_size", "shuffle", "restore_best")
+        return cls(**{k: params[k] for k in keys if k in params} | override)
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
@@ -276,8 +282,10 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
             cell_t, n_train, n_val, val_order = batch_tensors(live)
     store(np.arange(len(live)))
     model.load_selected(final_params)
-    return TrainResult(best_all.astype(np.float32 if x_cells.dtype == torch.float32 else np.float64), best_epoch,
-                       epochs_run)
+    dtype = np.float32 if x_cells.dtype == torch.float32 else np.float64
+    if not settings.restore_best:  # each model keeps the weights of the epoch it stopped in
+        return TrainResult(last_val.astype(dtype), epochs_run - 1, epochs_run)
+    return TrainResult(best_all.astype(dtype), best_epoch, epochs_run)
 
 
 @torch.no_grad()

@@ -61,16 +61,20 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def pooled_validation_loss(trial, predictors, twsa, hp: Hyperparameters, model_type: str, *, seed: int,
-                           settings: TrainSettings, include_current: bool, learning_rate=None, flags=None,
-                           device="cpu") -> float:
-    """Train one model on the samples of all given cells together; its best validation MSE."""
-    prep = prepare(predictors, twsa, hp.window, seed, include_current, flags)
+def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, model_type: str, *, seed: int,
+                           settings: TrainSettings, include_current: bool, learning_rate=None,
+                           device="cpu", on_masks=None) -> float:
+    """Train one model on the training months of all given cells together (the stored split); its best
+    MSE on their validation months. Test months reach neither the training, the early stopping nor the
+    objective. `on_masks(train_mask, val_mask, flags)` sees what the trainer receives (tests listen)."""
+    prep = prepare(predictors, twsa, hp.window, flags, include_current)
     n = prep.x.shape[0] * prep.x.shape[1]
     x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
     y = torch.tensor(prep.y.reshape(1, n), device=device)
-    train_mask = (prep.flags == TRAIN).reshape(1, n)
-    val_mask = (prep.flags == VAL).reshape(1, n)
+    train_mask = prep.mask(TRAIN).reshape(1, n)
+    val_mask = prep.mask(VAL).reshape(1, n)
+    if on_masks is not None:
+        on_masks(train_mask, val_mask, prep.flags.reshape(1, n))
     model = BatchedRegressor.from_hyperparameters(1, predictors.shape[-1], hp, model_type).to(device)
     model.initialise([seed + trial.number])
 
@@ -93,14 +97,14 @@ def tune(study: optuna.Study, n_trials: int, objective) -> optuna.Study:
     return study
 
 
-def tune_hyperparameters(study_path, name, predictors, twsa, model_type, *, n_trials, space, seed, settings,
-                         include_current, device="cpu") -> Hyperparameters:
+def tune_hyperparameters(study_path, name, predictors, twsa, flags, model_type, *, n_trials, space, seed, settings,
+                         include_current, device="cpu", on_masks=None) -> Hyperparameters:
     study = open_study(study_path, name, seed)
 
     def objective(trial):
         hp = suggest(trial, space)
-        return pooled_validation_loss(trial, predictors, twsa, hp, model_type, seed=seed, settings=settings,
-                                      include_current=include_current, device=device)
+        return pooled_validation_loss(trial, predictors, twsa, flags, hp, model_type, seed=seed, settings=settings,
+                                      include_current=include_current, device=device, on_masks=on_masks)
 
     tune(study, n_trials, objective)
     best = study.best_trial
@@ -108,16 +112,15 @@ def tune_hyperparameters(study_path, name, predictors, twsa, model_type, *, n_tr
         best.params, f"tuned: study {name} in {study_path}, trial {best.number}, validation MSE {best.value:.4g}")
 
 
-def tune_learning_rate(study_path, name, predictors, twsa, hp: Hyperparameters, model_type, *, n_trials, seed,
-                       settings, include_current, flags, device="cpu") -> float:
+def tune_learning_rate(study_path, name, predictors, twsa, flags, hp: Hyperparameters, model_type, *, n_trials, seed,
+                       settings, include_current, device="cpu") -> float:
     """Re-tune the learning rate on the low-PCC cells: log-uniform in best·1e-3 … best·10."""
     study = open_study(study_path, name, seed)
 
     def objective(trial):
         lr = trial.suggest_float("learning_rate", hp.learning_rate * 1e-3, hp.learning_rate * 10, log=True)
-        return pooled_validation_loss(trial, predictors, twsa, hp, model_type, seed=seed, settings=settings,
-                                      include_current=include_current, learning_rate=lr, flags=flags,
-                                      device=device)
+        return pooled_validation_loss(trial, predictors, twsa, flags, hp, model_type, seed=seed, settings=settings,
+                                      include_current=include_current, learning_rate=lr, device=device)
 
     tune(study, n_trials, objective)
     return float(study.best_params["learning_rate"])
@@ -130,11 +133,11 @@ def sample_cells(n_cells: int, n_sample: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_cells, n_sample, replace=False))
 
 
-def screen_and_retune(chunks, x, y, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
+def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
                       tune_settings: TrainSettings, include_current: bool, device="cpu"):
     """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them,
-    retrain them with it (same stored split), keep a new fit only where train+validation PCC improved.
+    retrain them with it (same stored split `flags`), keep a new fit only where train+validation PCC improved.
 
     Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate).
     """
@@ -152,18 +155,18 @@ def screen_and_retune(chunks, x, y, cells, hp: Hyperparameters, model_type: str,
     if not low.any():
         log.info("no low-PCC cells: nothing to re-tune")
         return combined, table, {}, None
-    flags = combined["split"].values[low]
-    xl, yl, cl = x[rows[low]], y[rows[low]], np.asarray(cells)[rows[low]]
+    if not np.array_equal(combined["split"].values, flags[rows]):
+        raise ValueError("the trained chunks carry another split than the stored one: rerun training")
+    xl, yl, fl, cl = x[rows[low]], y[rows[low]], flags[rows[low]], np.asarray(cells)[rows[low]]
     if published_lr is not None:
         lr = float(published_lr)
         log.info("%d low-PCC cells; published re-tuned learning rate %.3g", low.sum(), lr)
     else:
-        lr = tune_learning_rate(study_path, study_name, xl, yl, hp, model_type, n_trials=lr_trials, seed=seed,
-                                settings=tune_settings, include_current=include_current, flags=flags,
-                                device=device)
+        lr = tune_learning_rate(study_path, study_name, xl, yl, fl, hp, model_type, n_trials=lr_trials, seed=seed,
+                                settings=tune_settings, include_current=include_current, device=device)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
-    res = fit_cells(xl, yl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
-                    include_current=include_current, flags=flags, learning_rate=lr, device=device)
+    res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
+                    include_current=include_current, learning_rate=lr, device=device)
     sub = combined.isel(cell=np.flatnonzero(low))
     new = chunk_dataset(sub, res, yl, model_type, lr)
     improved = np.nan_to_num(new["pcc_train_validation"].values, nan=-2) > np.nan_to_num(old[low], nan=-2)

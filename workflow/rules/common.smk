@@ -114,6 +114,15 @@ def published_studies(wildcards):
     return [str(main)] + ([str(lr)] if lr.exists() else [])
 
 
+SPLIT_GRID = "results/split/split.nc"
+
+
+def split_history():
+    """Months at the start of the cube never flagged: the largest window of the search space must fit."""
+    window = max(config["hyperparameters"]["search_space"]["window"])
+    return window - 1 if config["models"]["include_current_month"] else window
+
+
 def training_settings():
     """Settings every training job shares (seed included, so the same config gives the same numbers)."""
     return config["models"] | {"seed": config["seed"]}
@@ -135,24 +144,23 @@ EXTERNAL = list(EVAL["external"])
 BCNN_PRODUCTS = [f"BCNN_{s}" for s in PREDICTOR_SETS] if GAPFILL["enabled"] and (
     "evaluation" in GAPFILL["experiments"] or DEMO) else []
 PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
-REFERENCE_MODEL = MODELS[0]  # baselines and external products are scored on its train/validation/test months
 FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
 TIMESERIES_REGIONS = [r for r in EVAL["timeseries_regions"] if r in REGIONS]
 
 
 def product_inputs(wildcards):
-    """What one product is made of; GRACE (the cube) and, on the demo, the truth come with every product."""
+    """What one product is made of; GRACE (the cube) and, on the demo, the truth come with every product.
+    Every product but the BCNN is scored on the stored split (SPLIT_GRID): the same months for all."""
     p = wildcards.product
-    if p in MODELS:
-        out = {"reconstruction": f"results/reconstruction/{p}.nc"}
-        if HAS_GAP_PRODUCT:
-            out["gap_product"] = "results/gapfill/bcnn.nc"
-        return out
     if p in BCNN_PRODUCTS:
         s = p.removeprefix("BCNN_")
         return {e: f"results/gapfill/{e}/{s}/bcnn.nc" for e in GAPFILL["experiments"]}
-    out = {"reference": f"results/reconstruction/{REFERENCE_MODEL}.nc"}
-    if p in EXTERNAL:
+    out = {"split": SPLIT_GRID}
+    if p in MODELS:
+        out["reconstruction"] = f"results/reconstruction/{p}.nc"
+        if HAS_GAP_PRODUCT:
+            out["gap_product"] = "results/gapfill/bcnn.nc"
+    elif p in EXTERNAL:
         out["external"] = f"results/evaluation/external/{p}.nc"
     return out
 

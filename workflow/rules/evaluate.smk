@@ -78,6 +78,7 @@ rule score_product:
         "results/evaluation/scores/{product}.nc",
     params:
         kind=lambda wc: product_kind(wc.product),
+        holdout=config["split"]["holdout"],
     log:
         "logs/evaluation/score_{product}.log",
     benchmark:
@@ -105,6 +106,8 @@ rule evaluation_tables:
                           category="Evaluation", subcategory="Tables"),
         comparisons=report("results/evaluation/comparisons.csv", caption="../report/comparisons.rst",
                            category="Evaluation", subcategory="Tables"),
+        scored_months=report("results/evaluation/scored_months.csv", caption="../report/scored_months.rst",
+                             category="Evaluation", subcategory="Tables"),
     log:
         "logs/evaluation/tables.log",
     benchmark:

@@ -4,6 +4,8 @@
 localrules:
     koppen_classes,
     region_summary,
+    split,
+    gridded_split,
 
 
 rule koppen_classes:
@@ -81,3 +83,51 @@ rule region_summary:
         mem_mb=1000,
     script:
         "../scripts/region_summary.py"
+
+
+rule split:
+    message:
+        "Train/validation/test split of every cell of {wildcards.region}, drawn once"
+    input:
+        region="results/regions/{region}.nc",
+        code=package_modules("features"),
+    output:
+        "results/split/{region}.nc",
+    params:
+        split=config["split"],
+        seed=config["seed"],
+        history=split_history(),
+    log:
+        "logs/split/{region}.log",
+    benchmark:
+        "benchmarks/split/{region}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    priority: 50
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 1000 + input_mb(wc, input),
+    script:
+        "../scripts/split.py"
+
+
+rule gridded_split:
+    message:
+        "The split of every cell on the analysis grid (shared by every product's scores)"
+    input:
+        splits=expand("results/split/{region}.nc", region=REGIONS),
+        cube="results/cube/cube.nc",
+        code=package_modules("features"),
+    output:
+        SPLIT_GRID,
+    log:
+        "logs/split/gridded_split.log",
+    benchmark:
+        "benchmarks/split/gridded_split.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 1000 + 4 * input_mb(wc, input),
+    script:
+        "../scripts/gridded_split.py"

@@ -10,6 +10,7 @@ rule train_chunk:
         "Training {wildcards.model} in {wildcards.region}, cell chunk {wildcards.chunk}"
     input:
         region="results/regions/{region}.nc",
+        split="results/split/{region}.nc",
         hyperparameters="results/hyperparameters/{model}/{region}.json",
         code=package_modules("models", "training", "features", "reconstruction"),
     output:
@@ -37,6 +38,7 @@ rule retune_lr:
     input:
         chunks=expand("results/training/{{model}}/{{region}}/chunk{chunk}.nc", chunk=CHUNKS),
         region="results/regions/{region}.nc",
+        split="results/split/{region}.nc",
         hyperparameters="results/hyperparameters/{model}/{region}.json",
         studies=published_studies,
         code=package_modules("tuning", "models", "training", "features", "reconstruction"),
@@ -66,7 +68,7 @@ rule merge_reconstruction:
         "Gridded {wildcards.model} reconstruction"
     input:
         finals=expand("results/training/{{model}}/{region}/final.nc", region=REGIONS),
-        cube="results/cube/cube.nc",
+        split=SPLIT_GRID,
     output:
         "results/reconstruction/{model}.nc",
     params:

@@ -6,6 +6,7 @@ rule hyperparameters:
         "Hyperparameters of {wildcards.model} in {wildcards.region}"
     input:
         region="results/regions/{region}.nc",
+        split="results/split/{region}.nc",
         studies=published_studies,
         code=package_modules("tuning", "hyperparameters", "models", "training", "features", "reconstruction"),
     output:

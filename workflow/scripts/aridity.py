@@ -1,4 +1,4 @@
-"""Aridity index P/PET per cell (Oudin PET from the cube, or the user's map) and its classes."""
+"""Aridity index P/PET per cell (PET from the cube, or the user's map) and its classes."""
 
 from twsrecon.logs import setup
 
@@ -14,9 +14,12 @@ from twsrecon.io import write_netcdf  # noqa: E402
 settings = snakemake.params.aridity
 with xr.open_dataset(snakemake.input.cube) as cube:
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].load().drop_attrs(deep=False)
-    if settings["source"] == "oudin":
-        p_yr, pet_yr, ai = aridity.aridity_index(cube["pcp"].load(), cube["tmp"].load())
-        method = "P from the cube's pcp; PET by Oudin et al. (2005) from the cube's tmp and latitude (pyet)"
+    if settings["source"] in aridity.PET_METHODS:
+        tmp = cube["tmp"].load()
+        pet = (aridity.oudin_pet(tmp) if settings["source"] == "oudin"
+               else aridity.priestley_taylor_pet(tmp, cube["rad"].load(), cube["rh"].load()))
+        p_yr, pet_yr, ai = aridity.aridity_index(cube["pcp"].load(), pet)
+        method = "P from the cube's pcp; " + aridity.PET_METHODS[settings["source"]]
     else:
         ai = aridity.read_aridity_map(settings["path"], settings["variable"], settings["scale"],
                                       Grid.from_config(snakemake.params.grid))

@@ -10,11 +10,9 @@ torch.set_num_threads(snakemake.threads)  # parallel jobs must not oversubscribe
 
 import tempfile  # noqa: E402
 
-import xarray as xr  # noqa: E402
-
 from twsrecon.hyperparameters import MissingStudyError, read_published  # noqa: E402
 from twsrecon.io import write_json  # noqa: E402
-from twsrecon.reconstruction import region_arrays  # noqa: E402
+from twsrecon.reconstruction import PUBLISHED_SELECTION, TUNED_SELECTION, region_arrays  # noqa: E402
 from twsrecon.training import TrainSettings, resolve_device  # noqa: E402
 from twsrecon.tuning import sample_cells, tune_hyperparameters  # noqa: E402
 
@@ -22,32 +20,35 @@ region, model = snakemake.wildcards.region, snakemake.wildcards.model
 s, t = snakemake.params.settings, snakemake.params.training
 config = {"settings": s, "training": t}
 
-with xr.open_dataset(snakemake.input.region) as ds:
-    ds, x, y = region_arrays(ds.load(), model)
-if ds.sizes["cell"] == 0:
+cells_of = region_arrays(snakemake.input.region, snakemake.input.split, model)
+if cells_of.ds.sizes["cell"] == 0:
     log.warning("%s has no usable cells for %s: nothing to tune", region, model)
     write_json({"region": region, "model": model, "excluded": True}, snakemake.output[0], config)
     raise SystemExit(0)
 
-hp = None
+hp, selection = None, TUNED_SELECTION
 if s["source"] == "published":
     try:
         with tempfile.TemporaryDirectory() as work:
             hp = read_published(s["published_dir"], region, model, work)
+        selection = PUBLISHED_SELECTION
         log.info("published hyperparameters: %s", hp)
+        log.warning("%s", PUBLISHED_SELECTION)
     except MissingStudyError as err:
         if not s["fallback_to_tune"]:
             raise
         log.warning("%s; hyperparameters.fallback_to_tune is set: tuning instead", err)
 if hp is None:
     device = resolve_device(t["device"], log)
-    cells = sample_cells(len(x), s["cells"], t["seed"])
-    log.info("tuning %s in %s on %d of %d cells, %d trials", model, region, len(cells), len(x), s["trials"])
+    n = len(cells_of.x)
+    sample = cells_of.subset(sample_cells(n, s["cells"], t["seed"]))
+    log.info("tuning %s in %s on %d of %d cells, %d trials, on the stored split's training and validation months",
+             model, region, len(sample.x), n, s["trials"])
     hp = tune_hyperparameters(
-        snakemake.params.study, f"{region}-study_OPTUNA_{model}", x[cells], y[cells], model,
+        snakemake.params.study, f"{region}-study_OPTUNA_{model}", sample.x, sample.y, sample.flags, model,
         n_trials=s["trials"], space=s["search_space"], seed=t["seed"],
-        settings=TrainSettings(epochs=s["epochs"], patience=s["patience"], batch_size=t["batch_size"]),
+        settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"]),
         include_current=t["include_current_month"], device=device)
     log.info("tuned hyperparameters: %s", hp)
-write_json({"region": region, "model": model, "excluded": False, "hyperparameters": hp.to_dict()},
-           snakemake.output[0], config)
+write_json({"region": region, "model": model, "excluded": False, "hyperparameters": hp.to_dict(),
+            "selection": selection}, snakemake.output[0], config)

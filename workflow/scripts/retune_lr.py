@@ -34,20 +34,20 @@ if hp_file["excluded"] or not chunks:
     table = pd.DataFrame(columns=["cell", "lat", "lon", "pcc_train_validation"])
 else:
     hp = Hyperparameters.from_dict(hp_file["hyperparameters"])
-    with xr.open_dataset(snakemake.input.region) as ds:
-        ds, x, y = region_arrays(ds.load(), model)
+    cells_of = region_arrays(snakemake.input.region, snakemake.input.split, model)
     published_lr = None
     if s["source"] == "published" and snakemake.input.studies:
         with tempfile.TemporaryDirectory() as work:
             published_lr = read_published_lr(s["published_dir"], region, model, work)
     final, table, weights, lr = screen_and_retune(
-        chunks, x, y, ds["cell"].values, hp, model, threshold=t["pcc_threshold"], published_lr=published_lr,
-        lr_trials=s["lr_trials"], study_path=Path(snakemake.params.study),
-        study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"], fits=t["fits"],
-        settings=TrainSettings(t["epochs"], t["patience"], t["batch_size"]),
-        tune_settings=TrainSettings(s["epochs"], s["patience"], t["batch_size"]),
+        chunks, cells_of.x, cells_of.y, cells_of.flags, cells_of.ds["cell"].values, hp, model,
+        threshold=t["pcc_threshold"], published_lr=published_lr, lr_trials=s["lr_trials"],
+        study_path=Path(snakemake.params.study), study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"], fits=t["fits"],
+        settings=TrainSettings.from_params(t),
+        tune_settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"]),
         include_current=t["include_current_month"], device=str(resolve_device(t["device"], log)))
-final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none")
+final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
+                   hyperparameter_selection=hp_file.get("selection", ""))
 write_netcdf(final, snakemake.output.final, config)
 write_csv(table, snakemake.output.low_pcc, config)
 with atomic_output(snakemake.output.weights, suffix=".safetensors") as tmp:

@@ -30,29 +30,31 @@ coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
 time = pd.DatetimeIndex(grace["time"].values)
 truth = ev.on_time(field(inp.truth, "twsa"), time) if inp.truth else None
 
+split, design = None, ""
+if kind != "bcnn":  # one stored split for every reconstruction, baseline and external product
+    stored = load(inp.split, "split")
+    split = ev.split_on(stored["split"], time)
+    design = ev.split_design(stored.attrs)
 if kind == "reconstruction":
-    rec = load(inp.reconstruction, "twsa", "split")
-    sim = rec["twsa"]
-    split = ev.split_on(rec["split"], time)
+    sim = field(inp.reconstruction, "twsa")
     sims = dict.fromkeys([*ev.GRACE_PERIODS, *ev.TRUTH_PERIODS], sim)
-    description = f"GR*Ai*CE {product} reconstruction, on its own train/validation/test months"
+    description = f"GR*Ai*CE {product} reconstruction"
 elif kind == "bcnn":
     sims = {}
-    split = None
     if "evaluation" in inp.keys():
         evaluation = field(inp.evaluation, "twsa_bcnn")
         split = ev.bcnn_split(pd.DatetimeIndex(evaluation["time"].values), ev.on_time(grace, evaluation["time"].values))
         split = ev.on_time(split, time, fill=0).astype("int8")
         sims.update(dict.fromkeys(ev.GRACE_PERIODS, evaluation))
+        design = ev.BCNN_DESIGN
     if "production" in inp.keys():
         sims.update(dict.fromkeys(ev.TRUTH_PERIODS, field(inp.production, "twsa_bcnn")))
     description = (f"BCNN mean with predictors {product.removeprefix('BCNN_')}: evaluation fit on its test "
                    "period against GRACE, production fit against the truth")
 else:
-    split = ev.split_on(field(inp.reference, "split"), time)
     if kind == "baseline":
         sim = ev.baselines(grace, split)[product]
-        description = f"{product} baseline fit on the training months of {snakemake.input.reference}"
+        description = f"{product} baseline fit on the training months of the stored split"
     else:
         sim = field(inp.external, "twsa")
         description = f"external product {product}, regridded to the analysis grid"
@@ -62,6 +64,9 @@ refs, masks = {}, {}
 if split is not None:
     for period, flag in ev.GRACE_PERIODS.items():
         refs[period], masks[period] = grace, split == flag
+    if kind != "bcnn" and snakemake.params.holdout:  # how skill holds on one contiguous block
+        sims["holdout"] = sims["test"]
+        refs["holdout"], masks["holdout"] = grace, ev.holdout_mask(split, snakemake.params.holdout)
 if truth is not None:
     for period, mask in ev.truth_masks(time).items():
         refs[period], masks[period] = truth, mask
@@ -77,5 +82,5 @@ for period in scores["period"].values:
     s = scores.sel(period=period)
     log.info("%s %-12s cells %5d  median r %.3f  nse %.3f", product, period, int(s["r"].notnull().sum()),
              float(s["r"].median()), float(s["nse"].median()))
-write_netcdf(ev.score_dataset(scores, coords, product, description), snakemake.output[0],
+write_netcdf(ev.score_dataset(scores, coords, product, description, design), snakemake.output[0],
              {"product": product, "kind": kind})

@@ -23,10 +23,10 @@ hp_file = read_json(snakemake.input.hyperparameters)
 config = {"training": t, "hyperparameters": hp_file.get("hyperparameters"), "chunk": chunk,
           "n_chunks": snakemake.params.n_chunks}
 
-with xr.open_dataset(snakemake.input.region) as ds:
-    ds, x, y = region_arrays(ds.load(), model)
-idx = chunk_cells(ds.sizes["cell"], snakemake.params.n_chunks, chunk)
-ds, x, y = ds.isel(cell=idx), x[idx], y[idx]
+cells_of = region_arrays(snakemake.input.region, snakemake.input.split, model)
+idx = chunk_cells(cells_of.ds.sizes["cell"], snakemake.params.n_chunks, chunk)
+cells_of = cells_of.subset(idx)
+ds = cells_of.ds
 weights = {}
 if hp_file["excluded"] or len(idx) == 0:
     log.warning("no cells to train in %s chunk %d for %s", region, chunk, model)
@@ -35,10 +35,10 @@ else:
     hp = Hyperparameters.from_dict(hp_file["hyperparameters"])
     device = resolve_device(t["device"], log)
     log.info("training %d cells x %d fits of %s in %s on %s with %s", len(idx), t["fits"], model, region, device, hp)
-    res = fit_cells(x, y, ds["cell"].values, hp, model, fits=t["fits"], seed=t["seed"],
-                    settings=TrainSettings(t["epochs"], t["patience"], t["batch_size"]),
+    res = fit_cells(cells_of.x, cells_of.y, cells_of.flags, ds["cell"].values, hp, model, fits=t["fits"],
+                    seed=t["seed"], settings=TrainSettings.from_params(t),
                     include_current=t["include_current_month"], device=str(device))
-    out = chunk_dataset(ds, res, y, model, hp.learning_rate)
+    out = chunk_dataset(ds, res, cells_of.y, model, hp.learning_rate)
     weights = {k: v.cpu() for k, v in res.weights.items()}
     log.info("median PCC train+validation %.3f, test %.3f", float(out["pcc_train_validation"].median()),
              float(out["pcc_test"].median()))
