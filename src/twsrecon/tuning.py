@@ -26,6 +26,7 @@ from .features import TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .models import BatchedRegressor, select_models
 from .reconstruction import chunk_dataset, fit_cells, prepare
+from .logs import Progress
 from .training import TrainSettings, train
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, 
             raise optuna.TrialPruned()
 
     lr = hp.learning_rate if learning_rate is None else learning_rate
-    res = train(model, x, y, [0], train_mask, val_mask, lr, [seed + trial.number], settings, on_epoch=report)
+    res = train(model, x, y, [0], train_mask, val_mask, lr, [seed + trial.number], settings, on_epoch=report,
+                progress=None)  # one line per trial instead (`tune`)
     return float(res.best_val_loss[0])
 
 
@@ -93,7 +95,22 @@ def tune(study: optuna.Study, n_trials: int, objective) -> optuna.Study:
     missing = n_trials - finished_trials(study)
     log.info("study %s: %d trials done, %d to run", study.study_name, n_trials - max(missing, 0), max(missing, 0))
     if missing > 0:
-        study.optimize(objective, n_trials=missing, gc_after_trial=False)
+        progress = Progress(log, f"study {study.study_name}", missing, unit="trial")
+        done = []
+
+        def report(study, trial):
+            """Each trial's duration and state; the study's progress at most once a minute."""
+            done.append(trial.number)
+            seconds = trial.duration.total_seconds() if trial.duration else float("nan")
+            value = f"{trial.value:.4g}" if trial.value is not None else "-"
+            log.info("trial %d %s in %.1f s (validation MSE %s)", trial.number, trial.state.name.lower(), seconds,
+                     value)
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            best = min(t.value for t in complete) if complete else None
+            progress.update(len(done) - 1, extra=f"best validation MSE {best:.4g}" if best is not None else "",
+                            final=len(done) == missing)
+
+        study.optimize(objective, n_trials=missing, gc_after_trial=False, callbacks=[report])
     return study
 
 
