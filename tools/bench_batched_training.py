@@ -92,7 +92,10 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--units", type=int, default=32)
     ap.add_argument("--window", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     hp = Hyperparameters(units=args.units, window=args.window, learning_rate=1e-3, n_layers=1, n_units=(32,),
                          source="benchmark")
     x, y = synthetic_region(args.cells)
