@@ -152,8 +152,10 @@ def sample_cells(n_cells: int, n_sample: int, seed: int) -> np.ndarray:
 
 def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
-                      tune_settings: TrainSettings, include_current: bool, device="cpu"):
-    """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them,
+                      tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0):
+    """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them
+    (on `lr_cells` of them sampled as for tuning, all when 0: the pooled model of a large region's
+    low-PCC cells would not fit a job),
     retrain them with it (same stored split `flags`), keep a new fit only where train+validation PCC improved.
 
     Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate).
@@ -179,8 +181,11 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
         lr = float(published_lr)
         log.info("%d low-PCC cells; published re-tuned learning rate %.3g", low.sum(), lr)
     else:
-        lr = tune_learning_rate(study_path, study_name, xl, yl, fl, hp, model_type, n_trials=lr_trials, seed=seed,
-                                settings=tune_settings, include_current=include_current, device=device)
+        pick = sample_cells(len(xl), lr_cells, seed)
+        log.info("learning-rate study on %d of the %d low-PCC cells", len(pick), len(xl))
+        lr = tune_learning_rate(study_path, study_name, xl[pick], yl[pick], fl[pick], hp, model_type,
+                                n_trials=lr_trials, seed=seed, settings=tune_settings,
+                                include_current=include_current, device=device)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
                     include_current=include_current, learning_rate=lr, device=device)

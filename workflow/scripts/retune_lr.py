@@ -45,7 +45,8 @@ else:
         study_path=Path(snakemake.params.study), study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"], fits=t["fits"],
         settings=TrainSettings.from_params(t),
         tune_settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"]),
-        include_current=t["include_current_month"], device=str(resolve_device(t["device"], log)))
+        include_current=t["include_current_month"], device=str(resolve_device(t["device"], log)),
+        lr_cells=s["cells"])
 final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
                    hyperparameter_selection=hp_file.get("selection", ""))
 write_netcdf(final, snakemake.output.final, config)
