@@ -38,6 +38,7 @@ HP = {"units": 50, "window": 12, "n_units": 50}  # mid of the authors' search sp
 LAUNCH_S = 10e-6  # per kernel: launch plus PyTorch eager overhead
 SUSTAINED_FLOPS = 5e12  # fp32 on an A100/H100 for small batched matrix products (~25 % of peak)
 BCNN_SUSTAINED_FLOPS = 40e12  # bf16 convolutions at 144x360 (large, well-shaped)
+LIMITS_H = {"train_chunk": 6, "hyperparameters": 12, "retune_lr": 6, "bcnn": 10}  # profiles/slurm runtimes
 
 
 def profile_step(fn) -> tuple[float, int]:
@@ -129,17 +130,21 @@ def main() -> None:
                      launches_lstm, hours(steps, flops_model * models, launches_lstm, SUSTAINED_FLOPS)))
     # hyperparameters: Optuna, one pooled model on `cells` sampled cells, trials in sequence
     pooled = min(hpc["cells"], cells_mean) * TRAIN_SAMPLES
-    steps = hpc["trials"] * EPOCHS_MEAN * math.ceil(pooled / bs)
     _, launches_one = lstm_step(1, 6, True, bs)
-    rows.append(("hyperparameters", f"{hpc['trials']} trials, batch {bs}", regions * len(types), 1, steps,
-                 flops_model * bs / bs, launches_one, hours(steps, flops_model, launches_one, SUSTAINED_FLOPS)))
+    for tbs in sorted({bs, hpc.get("batch_size") or bs}):
+        steps = hpc["trials"] * EPOCHS_MEAN * math.ceil(pooled / tbs)
+        flops_t = flops_model * tbs / bs
+        rows.append(("hyperparameters", f"{hpc['trials']} trials in sequence, batch {tbs}", regions * len(types), 1,
+                     steps, flops_t, launches_one, hours(steps, flops_t, launches_one, SUSTAINED_FLOPS)))
     # retune_lr: LR trials on the pooled low-PCC cells (all of them, not sampled), then their retraining
     low = LOW_PCC_SHARE * cells_mean
-    steps_t = hpc["lr_trials"] * EPOCHS_MEAN * math.ceil(low * TRAIN_SAMPLES / bs)
+    tbs = hpc.get("batch_size") or bs
+    lr_cells = min(hpc["cells"] or low, low)  # sampled as for tuning
+    steps_t = hpc["lr_trials"] * EPOCHS_MEAN * math.ceil(lr_cells * TRAIN_SAMPLES / tbs)
     steps_r = EPOCHS_MEAN * steps_epoch
-    h = hours(steps_t, flops_model, launches_one, SUSTAINED_FLOPS) + hours(
+    h = hours(steps_t, flops_model * tbs / bs, launches_one, SUSTAINED_FLOPS) + hours(
         steps_r, flops_model * low * fits, launches_lstm, SUSTAINED_FLOPS)
-    rows.append(("retune_lr", f"{hpc['lr_trials']} LR trials + retraining", regions * len(types), low * fits,
+    rows.append(("retune_lr", f"{hpc['lr_trials']} LR trials on {lr_cells:.0f} cells, batch {tbs} + retraining", regions * len(types), low * fits,
                  steps_t + steps_r, flops_model * low * fits, launches_lstm, h))
     # bcnn: 2 experiments x predictor sets, paper configuration
     g = cfg.get("gapfill", {})
@@ -153,12 +158,12 @@ def main() -> None:
     cpu_h_cell = cpu_s * EPOCHS_MEAN * fits / 3600
 
     lines = ["| rule | case | jobs | models per job | minibatch steps per job | GFLOP per step | kernel launches "
-             "per step | projected GPU-hours per job | projected GPU-hours, all jobs |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "per step | projected GPU-hours per job | projected GPU-hours, all jobs | SLURM limit (profile) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for rule, case, jobs, models, steps, flops, launches, gpu_h in rows:
         total = gpu_h * jobs
         lines.append(f"| {rule} | {case} | {jobs} | {models:,.0f} | {steps:,.0f} | {flops / 1e9:,.2f} | {launches} | "
-                     f"{gpu_h:,.2f} | {total:,.0f} |")
+                     f"{gpu_h:,.3g} | {total:,.3g} | {LIMITS_H[rule]:g} h: {'over' if gpu_h > LIMITS_H[rule] else 'within'} |")
     notes = [
         "",
         f"Measured here (CPU, {torch.get_num_threads()} thread, shared 2-core machine under load): "

@@ -44,7 +44,8 @@ else:
         threshold=t["pcc_threshold"], published_lr=published_lr, lr_trials=s["lr_trials"],
         study_path=Path(snakemake.params.study), study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"], fits=t["fits"],
         settings=TrainSettings.from_params(t),
-        tune_settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"]),
+        tune_settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"],
+                                        batch_size=s["batch_size"] or t["batch_size"]),
         include_current=t["include_current_month"], device=str(resolve_device(t["device"], log)),
         lr_cells=s["cells"])
 final.attrs.update(region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
