@@ -112,3 +112,35 @@ def test_derived_predictors_cwsc_and_model_twsa():
     base = (cube["time"].to_index() >= "2004-01-01") & (cube["time"].to_index() <= "2009-12-01")
     np.testing.assert_allclose(model[base].mean(0), 0, atol=1e-9)  # anomaly relative to 2004-2009, in cm
     assert model[1, 1, 1] - model[0, 1, 1] == pytest.approx(1.0)
+
+
+def test_bcnn_grid_domain_and_conservative_remaps():
+    """The BCNN grid: the analysis rows inside gapfill.domain, coarsened to gapfill.resolution by area
+    weights and back; the demo's case (same 1 deg grid, domain around it) is the identity."""
+    from twsrecon.gapfill import bcnn_grid
+
+    lat, lon = np.arange(56.25, 64, 0.5), np.arange(0.25, 4, 0.5)  # 0.5 deg, 56..64N
+    g = bcnn_grid(lat, lon, 1.0, {"lat_min": -60, "lat_max": 60})
+    assert g.grid.shape == (4, 4) and (g.grid.lat_min, g.grid.lat_max) == (56.0, 60.0)
+    assert g.rows.tolist() == list(range(8)) and not g.identity
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(3, len(lat), len(lon)))
+    field[0, 0, 0] = np.nan
+    ds = xr.Dataset({"twsa": (("time", "lat", "lon"), field)},
+                    coords={"time": pd.date_range("2002-01-01", periods=3, freq="MS"), "lat": lat, "lon": lon})
+    coarse = g.coarsen(ds)["twsa"].values
+    w = np.diff(np.sin(np.deg2rad(np.arange(56, 60.5, 0.5))))  # area weights of the fine rows
+    block = field[1, 0:2, 0:2]
+    expected = (w[0:2, None] * block).sum() / (2 * w[0:2].sum())
+    assert coarse[1, 0, 0] == pytest.approx(expected)
+    assert np.isfinite(coarse[0, 0, 0])  # 3 of 4 fine cells are enough
+    back = g.refine(coarse, len(lat))
+    assert back.shape == field.shape and np.isnan(back[:, 8:]).all()  # north of the domain: no BCNN
+    np.testing.assert_allclose(back[1, 0:2, 0:2], expected)  # each fine cell takes its coarse cell's value
+    # area-weighted means are conserved by the round trip
+    area = w[:, None] * np.ones(len(lon))
+    np.testing.assert_allclose((back[1, :8] * area).sum(), (field[1, :8] * area).sum())
+    same = bcnn_grid(np.arange(30.5, 46), np.arange(-13.5, 14), 1.0, {"lat_min": -60, "lat_max": 84})
+    assert same.identity and same.grid.shape == (16, 28)
+    with pytest.raises(ValueError, match="finer than the analysis grid"):
+        bcnn_grid(np.arange(30.5, 46), np.arange(-13.5, 14), 0.5, None)

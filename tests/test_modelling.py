@@ -192,6 +192,9 @@ def test_killed_training_job_is_completed_by_a_rerun(tmp_path):
     run_snakemake(tmp_path, "--rerun-incomplete", config=cfg)
     assert (tmp_path / "results/reconstruction/LSTM.nc").exists()
     assert (tmp_path / "results/training/LSTM/polar_tundra/chunk0.nc").exists()
+    # the job log shows progress (issue 15): epochs, models running / done, elapsed, what remains
+    text = log.read_text()
+    assert "training: epoch 1/200, models running" in text and "elapsed 0:" in text and "remaining at most" in text
 
 
 @pytest.mark.integration
@@ -212,3 +215,27 @@ def test_published_hyperparameters_in_the_workflow(tmp_path):
     expected = read_published(pub, region, "LSTM", tmp_path / "work").to_dict()
     assert got == expected
     assert [sha256(f) for f in files if f.exists()] == before
+
+
+def test_trials_log_their_duration_and_the_study_its_progress(tmp_path, caplog):
+    """Each trial logs its duration and state; the study logs its progress (first and last trial here)."""
+    import optuna
+
+    from twsrecon.tuning import open_study, tune
+
+    study = open_study(tmp_path / "study.log", "progress", seed=1)
+
+    def objective(trial):
+        x = trial.suggest_float("x", -1, 1)
+        if trial.number == 1:
+            raise optuna.TrialPruned()
+        return x * x
+
+    with caplog.at_level("INFO", logger="twsrecon.tuning"):
+        tune(study, 3, objective)
+    lines = [r.getMessage() for r in caplog.records if r.name == "twsrecon.tuning"]
+    trials = [line for line in lines if line.startswith("trial ")]
+    assert len(trials) == 3 and "trial 1 pruned in" in trials[1] and " s (validation MSE " in trials[0]
+    progress = [line for line in lines if line.startswith("study progress: trial")]
+    assert progress[0].startswith("study progress: trial 1/3") and "elapsed" in progress[0]
+    assert progress[-1].startswith("study progress: trial 3/3") and progress[-1].endswith("finished")

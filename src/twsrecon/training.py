@@ -160,13 +160,14 @@ def _forward_of(model, settings: TrainSettings, device: torch.device):
 
 def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, train_mask: np.ndarray,
           val_mask: np.ndarray, lr, seeds, settings: TrainSettings = TrainSettings(), on_epoch=None,
-          progress: str | None = None) -> TrainResult:
+          progress: str | None = "training") -> TrainResult:
     """Train the M models of `model` together.
 
     x_cells (C, N, window, F) and y_cells (C, N) hold every candidate sample of each cell (scaled);
     train_mask / val_mask (M, N) say which samples model m trains and validates on. `on_epoch(epoch,
     val_loss)` sees each epoch's validation losses of all M models (Optuna's pruner listens there; a
-    stopped model's loss is its last). `progress`: a label for progress lines in the log (None: silent).
+    stopped model's loss is its last). `progress`: the label of the progress lines in the log (the
+    first epoch, then at most one a minute, and the last; None: silent, e.g. for tuning trials).
 
     The loop never waits for the device inside an epoch: the steps of an epoch are known on the host
     from the sample counts of the models still running, and a model whose samples are used up is

@@ -26,6 +26,7 @@ from .features import TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .models import BatchedRegressor, select_models
 from .reconstruction import chunk_dataset, fit_cells, prepare
+from .logs import Progress
 from .training import TrainSettings, train
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, 
             raise optuna.TrialPruned()
 
     lr = hp.learning_rate if learning_rate is None else learning_rate
-    res = train(model, x, y, [0], train_mask, val_mask, lr, [seed + trial.number], settings, on_epoch=report)
+    res = train(model, x, y, [0], train_mask, val_mask, lr, [seed + trial.number], settings, on_epoch=report,
+                progress=None)  # one line per trial instead (`tune`)
     return float(res.best_val_loss[0])
 
 
@@ -93,7 +95,22 @@ def tune(study: optuna.Study, n_trials: int, objective) -> optuna.Study:
     missing = n_trials - finished_trials(study)
     log.info("study %s: %d trials done, %d to run", study.study_name, n_trials - max(missing, 0), max(missing, 0))
     if missing > 0:
-        study.optimize(objective, n_trials=missing, gc_after_trial=False)
+        progress = Progress(log, f"study {study.study_name}", missing, unit="trial")
+        done = []
+
+        def report(study, trial):
+            """Each trial's duration and state; the study's progress at most once a minute."""
+            done.append(trial.number)
+            seconds = trial.duration.total_seconds() if trial.duration else float("nan")
+            value = f"{trial.value:.4g}" if trial.value is not None else "-"
+            log.info("trial %d %s in %.1f s (validation MSE %s)", trial.number, trial.state.name.lower(), seconds,
+                     value)
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            best = min(t.value for t in complete) if complete else None
+            progress.update(len(done) - 1, extra=f"best validation MSE {best:.4g}" if best is not None else "",
+                            final=len(done) == missing)
+
+        study.optimize(objective, n_trials=missing, gc_after_trial=False, callbacks=[report])
     return study
 
 
@@ -135,8 +152,10 @@ def sample_cells(n_cells: int, n_sample: int, seed: int) -> np.ndarray:
 
 def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
-                      tune_settings: TrainSettings, include_current: bool, device="cpu"):
-    """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them,
+                      tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0):
+    """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them
+    (on `lr_cells` of them sampled as for tuning, all when 0: the pooled model of a large region's
+    low-PCC cells would not fit a job),
     retrain them with it (same stored split `flags`), keep a new fit only where train+validation PCC improved.
 
     Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate).
@@ -162,8 +181,11 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
         lr = float(published_lr)
         log.info("%d low-PCC cells; published re-tuned learning rate %.3g", low.sum(), lr)
     else:
-        lr = tune_learning_rate(study_path, study_name, xl, yl, fl, hp, model_type, n_trials=lr_trials, seed=seed,
-                                settings=tune_settings, include_current=include_current, device=device)
+        pick = sample_cells(len(xl), lr_cells, seed)
+        log.info("learning-rate study on %d of the %d low-PCC cells", len(pick), len(xl))
+        lr = tune_learning_rate(study_path, study_name, xl[pick], yl[pick], fl[pick], hp, model_type,
+                                n_trials=lr_trials, seed=seed, settings=tune_settings,
+                                include_current=include_current, device=device)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
                     include_current=include_current, learning_rate=lr, device=device)

@@ -34,7 +34,7 @@ rule bcnn:
         "benchmarks/bcnn/{experiment}/{predictors}.tsv"
     conda:
         torch_env(config["gapfill"]["device"])
-    threads: 2
+    threads: config["gapfill"]["threads"]
     resources:
         mem_mb=lambda wc, input: 4000 + 10 * input_mb(wc, input),
         device=config["gapfill"]["device"],  # not a param: where a job runs does not change its result

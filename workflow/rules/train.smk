@@ -49,7 +49,8 @@ rule retune_lr:
         low_pcc="results/training/{model}/{region}/low_pcc.csv",
         weights="results/training/{model}/{region}/retrained.safetensors",
     params:
-        settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "lr_trials", "epochs", "patience"),
+        settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "lr_trials", "epochs", "patience",
+                                            "batch_size", "cells"),
         training=training_settings("fits", "epochs", "patience", "batch_size", "include_current_month",
                                    "pcc_threshold", "shuffle", "restore_best"),
         study="results/optuna/{model}/{region}_LR.journal",

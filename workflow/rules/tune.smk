@@ -13,7 +13,7 @@ rule hyperparameters:
         "results/hyperparameters/{model}/{region}.json",
     params:
         settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "fallback_to_tune", "trials",
-                                            "epochs", "patience", "cells", "search_space"),
+                                            "epochs", "patience", "cells", "search_space", "batch_size"),
         training=training_settings("batch_size", "include_current_month", "shuffle", "restore_best"),
         # The study journal is not an output: Snakemake would delete it after a failed job,
         # and the rerun must continue the trials already done.

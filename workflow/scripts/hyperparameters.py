@@ -54,7 +54,8 @@ if hp is None:
     hp = tune_hyperparameters(
         snakemake.params.study, f"{region}-study_OPTUNA_{model}", sample.x, sample.y, sample.flags, model,
         n_trials=s["trials"], space=s["search_space"], seed=t["seed"],
-        settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"]),
+        settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"],
+                                        batch_size=s["batch_size"] or t["batch_size"]),
         include_current=t["include_current_month"], device=device)
     log.info("tuned hyperparameters: %s", hp)
 write_json({"region": region, "model": model, "excluded": False, "hyperparameters": hp.to_dict(),
