@@ -239,3 +239,29 @@ def test_trials_log_their_duration_and_the_study_its_progress(tmp_path, caplog):
     progress = [line for line in lines if line.startswith("study progress: trial")]
     assert progress[0].startswith("study progress: trial 1/3") and "elapsed" in progress[0]
     assert progress[-1].startswith("study progress: trial 3/3") and progress[-1].endswith("finished")
+
+
+def test_lr_trials_at_once_equal_trials_one_by_one(tmp_path):
+    """Trials asked together and trained as one batched model (ask/tell) get the values the same trials
+    (same number, so the same seed; same learning rate) get alone; the study resumes where it stopped."""
+    from twsrecon.hyperparameters import Hyperparameters
+    from twsrecon.tuning import pooled_validation_loss, tune_learning_rate
+
+    x, y, flags = small_region()
+    hp = Hyperparameters(units=5, window=3, learning_rate=3e-3, n_layers=1, n_units=(4,), source="test")
+    settings = TrainSettings(epochs=6, patience=2)
+    kw = dict(seed=3, settings=settings, include_current=False)
+    tune_learning_rate(tmp_path / "lr.journal", "lr", x, y, flags, hp, "LSTM", n_trials=3, trials_at_once=3, **kw)
+    batched = open_study(tmp_path / "lr.journal", "lr", 3)
+    assert finished_trials(batched) == 3
+    alone = optuna.create_study()
+    for t in sorted(batched.trials, key=lambda t: t.number):
+        alone.enqueue_trial(t.params)
+        trial = alone.ask()
+        lr = trial.suggest_float("learning_rate", 3e-6, 3e-2, log=True)
+        assert trial.number == t.number and lr == t.params["learning_rate"]
+        value = pooled_validation_loss(trial, x, y, flags, hp, "LSTM", learning_rate=lr, **kw)
+        assert value == pytest.approx(t.value, rel=1e-4)
+        assert len(t.intermediate_values) == len(trial.storage.get_trial(trial._trial_id).intermediate_values)
+    tune_learning_rate(tmp_path / "lr.journal", "lr", x, y, flags, hp, "LSTM", n_trials=5, trials_at_once=3, **kw)
+    assert finished_trials(open_study(tmp_path / "lr.journal", "lr", 3)) == 5  # only the 2 missing ran

@@ -8,6 +8,7 @@ The result equals training each model alone (tests/test_training.py), only faste
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from dataclasses import dataclass
@@ -204,6 +205,7 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
     wait = torch.zeros(n_models, dtype=torch.long, device=device)
     running = torch.ones(n_models, dtype=torch.bool, device=device)
     report = Progress(log if progress else None, progress or "", settings.epochs)
+    takes_running = on_epoch is not None and len(inspect.signature(on_epoch).parameters) >= 3
 
     def store(idx_local):
         """Write the final weights (best or last) of working models idx_local into final_params."""
@@ -236,16 +238,24 @@ def train(model, x_cells: torch.Tensor, y_cells: torch.Tensor, cell_of_model, tr
                 on = per_model(improved, p, model_axis(name))
                 best_params[name].copy_(torch.where(on, p, best_params[name]))
             wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
-            was_running = running.cpu().numpy()
+            was_running = running.cpu().numpy().copy()  # .numpy() of a CPU tensor shares its memory
             running &= wait < settings.patience
         # one host transfer per epoch
-        improved_h, running_h, val_h = improved.cpu().numpy(), running.cpu().numpy(), val.cpu().numpy()
+        improved_h, running_h, val_h = (t.cpu().numpy().copy() for t in (improved, running, val))
         epochs_run[live[was_running]] += 1
         best_epoch[live[improved_h]] = epoch
         last_val[live] = val_h
         best_all[live] = best.cpu().numpy()
         if on_epoch is not None:
-            on_epoch(epoch, last_val.copy())
+            running_all = np.zeros(n_models, bool)
+            running_all[live] = was_running
+            stop = (on_epoch(epoch, last_val.copy(), running_all) if takes_running
+                    else on_epoch(epoch, last_val.copy()))
+            if stop is not None:  # models the caller stops now (pruned trials)
+                stop_h = np.asarray(stop, bool)[live] & running_h
+                if stop_h.any():
+                    running_h = running_h & ~stop_h
+                    running &= ~torch.as_tensor(stop_h, device=device)
         n_run = int(running_h.sum())
         if report.log is not None:
             finite = best_all[np.isfinite(best_all)]

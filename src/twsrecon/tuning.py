@@ -11,6 +11,7 @@ and the rerun only adds the missing ones.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,36 @@ def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, 
     return float(res.best_val_loss[0])
 
 
+def pooled_validation_losses(trials, predictors, twsa, flags, hp: Hyperparameters, model_type: str, *, seed: int,
+                             settings: TrainSettings, include_current: bool, learning_rates,
+                             device="cpu") -> list[float | None]:
+    """Several trials of one shape (the learning-rate study: only the rate differs) trained at once as the
+    models of one batched model, each with its own seed (seed + trial number, as alone), learning rate,
+    early stopping and pruner reports (only while it runs). Best validation MSE per trial; None where
+    the pruner stopped it."""
+    prep = prepare(predictors, twsa, hp.window, flags, include_current)
+    n, k = prep.x.shape[0] * prep.x.shape[1], len(trials)
+    x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
+    y = torch.tensor(prep.y.reshape(1, n), device=device)
+    train_mask = np.repeat(prep.mask(TRAIN).reshape(1, n), k, 0)
+    val_mask = np.repeat(prep.mask(VAL).reshape(1, n), k, 0)
+    seeds = [seed + t.number for t in trials]
+    model = BatchedRegressor.from_hyperparameters(k, predictors.shape[-1], hp, model_type).to(device)
+    model.initialise(seeds)
+    pruned = np.zeros(k, bool)
+
+    def report(epoch, val, running):
+        for i, trial in enumerate(trials):
+            if running[i] and not pruned[i]:
+                trial.report(float(val[i]), epoch)
+                pruned[i] = trial.should_prune()
+        return pruned.copy()
+
+    res = train(model, x, y, np.zeros(k, int), train_mask, val_mask, np.asarray(learning_rates, float), seeds,
+                settings, on_epoch=report, progress=None)
+    return [None if pruned[i] else float(res.best_val_loss[i]) for i in range(k)]
+
+
 def tune(study: optuna.Study, n_trials: int, objective) -> optuna.Study:
     """Run the trials still missing from `n_trials` (complete or pruned trials count as done)."""
     missing = n_trials - finished_trials(study)
@@ -130,12 +161,41 @@ def tune_hyperparameters(study_path, name, predictors, twsa, flags, model_type, 
 
 
 def tune_learning_rate(study_path, name, predictors, twsa, flags, hp: Hyperparameters, model_type, *, n_trials, seed,
-                       settings, include_current, device="cpu") -> float:
-    """Re-tune the learning rate on the low-PCC cells: log-uniform in best·1e-3 … best·10."""
+                       settings, include_current, device="cpu", trials_at_once: int = 1) -> float:
+    """Re-tune the learning rate on the low-PCC cells: log-uniform in best·1e-3 … best·10.
+
+    `trials_at_once` > 1: that many trials are asked from Optuna together and trained as one batched
+    model (`pooled_validation_losses`), then told; a rerun resumes with the trials still missing."""
     study = open_study(study_path, name, seed)
+    low, high = hp.learning_rate * 1e-3, hp.learning_rate * 10
+    if trials_at_once > 1:
+        missing = n_trials - finished_trials(study)
+        log.info("study %s: %d trials to run, %d at once", name, max(missing, 0), trials_at_once)
+        progress = Progress(log, f"study {name}", max(missing, 0), unit="trial")
+        done = 0
+        while missing > 0:
+            batch = [study.ask() for _ in range(min(trials_at_once, missing))]
+            lrs = [t.suggest_float("learning_rate", low, high, log=True) for t in batch]
+            t0 = time.monotonic()
+            values = pooled_validation_losses(batch, predictors, twsa, flags, hp, model_type, seed=seed,
+                                              settings=settings, include_current=include_current,
+                                              learning_rates=lrs, device=device)
+            for trial, value in zip(batch, values):
+                if value is None:
+                    study.tell(trial, state=TrialState.PRUNED)
+                else:
+                    study.tell(trial, value)
+            log.info("trials %s done together in %.1f s (validation MSE %s)", [t.number for t in batch],
+                     time.monotonic() - t0, ", ".join("pruned" if v is None else f"{v:.4g}" for v in values))
+            done += len(batch)
+            missing -= len(batch)
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            best = f"best validation MSE {min(t.value for t in complete):.4g}" if complete else ""
+            progress.update(done - 1, extra=best, final=missing <= 0)
+        return float(study.best_params["learning_rate"])
 
     def objective(trial):
-        lr = trial.suggest_float("learning_rate", hp.learning_rate * 1e-3, hp.learning_rate * 10, log=True)
+        lr = trial.suggest_float("learning_rate", low, high, log=True)
         return pooled_validation_loss(trial, predictors, twsa, flags, hp, model_type, seed=seed, settings=settings,
                                       include_current=include_current, learning_rate=lr, device=device)
 
@@ -152,7 +212,8 @@ def sample_cells(n_cells: int, n_sample: int, seed: int) -> np.ndarray:
 
 def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
-                      tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0):
+                      tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0,
+                      lr_trials_at_once: int = 1):
     """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them
     (on `lr_cells` of them sampled as for tuning, all when 0: the pooled model of a large region's
     low-PCC cells would not fit a job),
@@ -185,7 +246,7 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
         log.info("learning-rate study on %d of the %d low-PCC cells", len(pick), len(xl))
         lr = tune_learning_rate(study_path, study_name, xl[pick], yl[pick], fl[pick], hp, model_type,
                                 n_trials=lr_trials, seed=seed, settings=tune_settings,
-                                include_current=include_current, device=device)
+                                include_current=include_current, device=device, trials_at_once=lr_trials_at_once)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
                     include_current=include_current, learning_rate=lr, device=device)

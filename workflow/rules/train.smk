@@ -50,7 +50,7 @@ rule retune_lr:
         weights="results/training/{model}/{region}/retrained.safetensors",
     params:
         settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "lr_trials", "epochs", "patience",
-                                            "batch_size", "cells"),
+                                            "batch_size", "cells", "lr_trials_at_once"),
         training=training_settings("fits", "epochs", "patience", "batch_size", "include_current_month",
                                    "pcc_threshold", "shuffle", "restore_best"),
         study="results/optuna/{model}/{region}_LR.journal",

@@ -48,7 +48,7 @@ else:
         tune_settings=TrainSettings.from_params(t, epochs=s["epochs"], patience=s["patience"],
                                                 batch_size=s["batch_size"] or t["batch_size"]),
         include_current=t["include_current_month"], device=str(resolve_device(snakemake.resources.device, log)),
-        lr_cells=s["cells"])
+        lr_cells=s["cells"], lr_trials_at_once=s["lr_trials_at_once"])
 final.attrs.update(title=f"GR*Ai*CE {model} per-cell result of {region} (original and re-tuned fits merged)",
                    region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
                    hyperparameter_selection=hp_file.get("selection", ""))
