@@ -252,11 +252,17 @@ def test_era5_old_layout_duplicates_follow_the_same_rule(demo_world, tmp_path):
     old.to_netcdf(tmp_path / "old.nc")
     fields, _ = open_era5([tmp_path / "old.nc"])
     np.testing.assert_array_equal(fields["t2m"].values, ds["t2m"].values)
-    # the same month twice in one version's entries cannot be resolved: named with the layout's time name
+    # the same month twice as final ERA5 cannot be resolved: named with the layout's time name and expver values
     twice = xr.concat([final, final.isel(time=[-1])], dim="time")
     twice.to_netcdf(tmp_path / "twice.nc")
-    with pytest.raises(Exception, match=r"variable 'time'.*not monthly"):
+    with pytest.raises(Exception, match=r"variable 'time'.*cannot be resolved: 2021-12 \(expver 0001, 0001\)"):
         open_era5([tmp_path / "twice.nc"])
+    # distinct time steps within one month of one version: not monthly data
+    daily = final.assign_coords(time=final["time"].values.copy())
+    daily["time"].values[-1] = daily["time"].values[-2] + np.timedelta64(1, "D")
+    daily.to_netcdf(tmp_path / "daily.nc")
+    with pytest.raises(Exception, match=r"variable 'time'.*time axis is not monthly"):
+        open_era5([tmp_path / "daily.nc"])
 
 
 @pytest.mark.integration
