@@ -136,7 +136,7 @@ def test_a_split_setting_reruns_everything_trained_or_scored_on_it(complete):
     # not the cube, the regions or the BCNN (its own design); every job that tunes, trains or scores on the split
     assert set(jobs) == modelling([A, B]) | evaluation((*MODELS, *BASELINES)) | split_jobs()
     for r in (A, B):
-        assert jobs[("split", (("region", r),))] == "Params have changed since last execution"
+        assert jobs[("split", (("region", r),))].startswith("Params have changed since last execution")
     assert plan(complete) == {}
 
 
