@@ -296,6 +296,7 @@ rule summary_figure:
         reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
         gap_product="results/gapfill/bcnn.nc",
         truth=DEMO_FILES["truth"] if DEMO else [],
+        summary=REGION_SUMMARY,  # the checkpoint that picks the time-series region (params below)
         code=script_imports("summary_figure.py"),
     output:
         report("results/evaluation/figures/summary.png", caption="../report/summary.rst", category="Summary"),
