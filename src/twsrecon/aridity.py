@@ -117,6 +117,7 @@ def aridity_dataset(coords: xr.Dataset, ai: xr.DataArray, p_yr=None, pet_yr=None
                               ("pet_annual", pet_yr, "mean annual potential evapotranspiration")):
         if value is not None:
             ds[name] = (("lat", "lon"), np.asarray(value, np.float32), {**common, "units": "mm a-1", "long_name": long})
+    ds.attrs["aridity_method"] = method  # the tables' readers see which PET (or map) made the classes
     return ds
 
 

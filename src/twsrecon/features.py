@@ -110,6 +110,7 @@ def split_dataset(region: xr.Dataset, *, chunk_months: int, seed: int, fractions
         **SPLIT_ATTRS, "coordinates": "lat lon",
         "long_name": "split of each GRACE month of the cell, drawn once before any tuning or training"})
     ds.attrs.update({
+        "title": f"Train/validation/test split of the cells of {region.attrs.get('region', '')}",
         "featureType": "timeSeries", "region": region.attrs.get("region", ""),
         "split_chunk_months": int(chunk_months), "split_seed": int(seed),
         "split_fractions": ", ".join(f"{f:g}" for f in fractions),
@@ -140,6 +141,7 @@ def gridded_split(splits: list[xr.Dataset], grid_coords: xr.Dataset, time) -> xr
     ds["split"] = (("grace_time", "lat", "lon"), flags[first:last + 1], {
         **SPLIT_ATTRS, "grid_mapping": "crs",
         "long_name": "split of each GRACE month of each cell (drawn once, before any tuning or training)"})
+    ds.attrs["title"] = "Train/validation/test split of every cell on the analysis grid"
     if splits:
         ds.attrs.update({k: v for k, v in splits[0].attrs.items() if k.startswith("split_")})
     return ds
