@@ -176,7 +176,7 @@ def read_era5(paths, period: pd.DatetimeIndex, chunk_months: int = 12, grid=None
         origin["storage"] = (files, "swvl1", "swvl1-4, sd, src")
     try:  # never outer-join fields of different grids (that would NaN-fill a predictor silently)
         ds = xr.merge([annotate(da, name).rename(name) for name, da in out.items()], join="exact",
-                      combine_attrs="drop")
+                      combine_attrs="drop_conflicts")  # each field keeps its own units and names
     except ValueError as err:
         raise InputError("; ".join(sorted(set(sources.values()))), "the step-type files have different "
                          f"latitude/longitude axes ({err}); request them with one grid and area") from err
