@@ -122,9 +122,12 @@ def test_replaced_input_reruns_what_depends_on_it(complete):
         with rasterio.open(koppen, "w", **profile) as dst:
             dst.write(data, 1)
         jobs = plan(complete)
-    # The Köppen–Geiger map feeds the classes, hence every region and its models; not the cube or the BCNN.
-    expected = modelling([A, B]) | evaluation((*MODELS, *BASELINES)) | split_jobs() | job_keys(
-        ("koppen_classes", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}))
+    # The Köppen–Geiger map feeds the classes, hence every region and its models, and the BCNN (its ice-sheet
+    # mask, gapfill.ice_classes, comes from the classes); not the cube.
+    expected = modelling([A, B]) | evaluation((*MODELS, "BCNN_all", *BASELINES)) | split_jobs() | job_keys(
+        ("koppen_classes", {}), ("region_summary", {}), ("region_cells", {"region": A}), ("region_cells", {"region": B}),
+        *[("bcnn", {"experiment": e, "predictors": "all"}) for e in ("evaluation", "production")],
+        ("gapfill_product", {}), ("gap_figures", {}), ("gap_trend", {}))
     assert set(jobs) == expected
     assert jobs[("koppen_classes", ())] == "Updated input files: resources/demo/koppen_geiger_0p25.tif"
     assert plan(complete) == {}
@@ -225,7 +228,8 @@ def test_metrics_edit_reruns_the_rules_that_import_it(complete):
     # Snakemake names the edited module for the first jobs that use it and only the upstream outputs for those
     # below them: the BCNN fits and the tuning; every other importing rule runs below one of these.
     edited = {rule for (rule, _), reason in jobs.items() if f"{repo}/src/twsrecon/metrics.py" in reason}
-    assert edited == {"bcnn", "hyperparameters"}
+    # the first jobs to use it: the baselines' scores too (they are made from the split and the cube alone)
+    assert edited == {"bcnn", "hyperparameters", "score_product"}
     assert {rule for rule, _ in jobs} - {"all", "gapfill_product", "gap_figures"} == importing
     # never the data preparation, which does not import it
     assert not {rule for rule, _ in jobs} & {"prepare_cube", "region_cells", "koppen_classes", "aridity"}

@@ -173,7 +173,10 @@ def test_tiny_workflow_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     # (sacct would answer nothing and Snakemake would wait forever).
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(work), "--profile", "slurm",
            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-           "--slurm-keep-successful-logs", "--configfile", str(cfg)]
+           "--slurm-keep-successful-logs", "--configfile", str(cfg),
+           # --directory moves Snakemake out of the repository, where the profile's relative partitions.yaml
+           # path no longer resolves (a user running from the repository root needs no such override)
+           "--slurm-partition-config", str(REPO / "profiles" / "slurm" / "partitions.yaml")]
     full_env = {**os.environ, **env, "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=full_env, cwd=REPO)
     output = proc.stdout + proc.stderr
