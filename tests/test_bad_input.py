@@ -48,24 +48,26 @@ def rewrite(path, change):
     ds.to_netcdf(path)
 
 
+def set_attr(path, variable, key, value):
+    """Rewrite one attribute of one variable of a provider file (the bad-input cases that only relabel)."""
+    def change(ds):
+        ds[variable].attrs[key] = value
+        return ds
+    rewrite(path, change)
+
+
 def drop_d2m(files, config):
     rewrite(files["avgua"], lambda ds: ds.drop_vars("d2m"))
     return files["avgua"], "d2m", "not found"
 
 
 def unknown_units(files, config):
-    def change(ds):
-        ds["t2m"].attrs["units"] = "degF"
-        return ds
-    rewrite(files["avgua"], change)
+    set_attr(files["avgua"], "t2m", "units", "degF")
     return files["avgua"], "t2m", "units 'degF' not understood"
 
 
 def mislabelled_units(files, config):
-    def change(ds):
-        ds["t2m"].attrs["units"] = "degC"  # values are still kelvin
-        return ds
-    rewrite(files["avgua"], change)
+    set_attr(files["avgua"], "t2m", "units", "degC")  # values are still kelvin
     return files["avgua"], "t2m", "outside the plausible range"
 
 
@@ -135,10 +137,7 @@ def era5t_twice(files, config):
 
 
 def grace_time_units(files, config):
-    def change(ds):
-        ds["time"].attrs["units"] = "months since 2002-01-01"
-        return ds
-    rewrite(files["grace"], change)
+    set_attr(files["grace"], "time", "units", "months since 2002-01-01")
     return files["grace"], "time", "time units 'months since 2002-01-01' cannot be decoded"
 
 
