@@ -209,8 +209,10 @@ SPLIT_GRID = "results/split/split.nc"
 
 def split_history():
     """Months at the start of the cube never flagged: the largest window of the search space must fit."""
+    from twsrecon.features import first_target_index
+
     window = max(config["hyperparameters"]["search_space"]["window"])
-    return window - 1 if config["models"]["include_current_month"] else window
+    return first_target_index(window, config["models"]["include_current_month"])
 
 
 def training_settings(*keys):
