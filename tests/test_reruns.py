@@ -217,7 +217,7 @@ def test_metrics_edit_reruns_the_rules_that_import_it(complete):
     # (bcnn via gapfill, the modelling rules via training/reconstruction, the scoring via evaluation).
     importing = {"bcnn", "hyperparameters", "train_chunk", "retune_lr", "merge_reconstruction",
                  "reconstruction_skill", "score_product", "evaluation_tables", "skill_table", "score_maps",
-                 "score_boxplots", "gap_trend"}
+                 "score_boxplots", "gap_trend", "summary_figure", "timeseries_figure"}  # the figures: via evaluation
     with restored(repo / "src/twsrecon/metrics.py") as metrics:
         metrics.write_text(metrics.read_text() + "\n# an edit to the metrics\n")
         jobs = plan(complete)
