@@ -11,7 +11,7 @@ from conftest import TINY_DEMO, run_snakemake
 
 from twsrecon import aridity, evaluation as ev
 from twsrecon.errors import InputError
-from twsrecon.features import TEST, TRAIN, VAL
+from twsrecon.periods import TEST, TRAIN, VAL
 from twsrecon.grid import Grid
 from twsrecon.io import read_csv
 

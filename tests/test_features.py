@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twsrecon.features import (TEST, TRAIN, VAL, RobustScaler, chunked_split, draw_split, holdout_months, reference,
+from twsrecon.periods import TEST, TRAIN, VAL
+from twsrecon.features import (RobustScaler, chunked_split, draw_split, holdout_months, reference,
                                windows)
 
 

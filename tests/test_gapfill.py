@@ -6,7 +6,8 @@ import pytest
 import xarray as xr
 
 from twsrecon.baselines import linear_trend, trend_plus_season, trend_values
-from twsrecon.gapfill import GAP, in_periods, prepare_gapfill
+from twsrecon.gapfill import prepare_gapfill
+from twsrecon.periods import GAP, in_periods
 from twsrecon.io import read_csv
 
 

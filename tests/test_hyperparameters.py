@@ -17,10 +17,10 @@ from optuna.trial import TrialState, create_trial
 from conftest import sha256
 from twsrecon.errors import InputError
 from twsrecon.hyperparameters import (
-    MODEL_TYPES, Hyperparameters, MissingStudyError, open_published_study, published_study_name,
+    Hyperparameters, MissingStudyError, open_published_study, published_study_name,
     published_study_path, read_published, read_published_lr,
 )
-from twsrecon.regions import REGIONS
+from twsrecon.regions import MODEL_TYPES, REGIONS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "graice-hyperparameters"
 needs_data = pytest.mark.skipif(

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from twsrecon.features import TRAIN, VAL, draw_split
+from twsrecon.features import draw_split
+from twsrecon.periods import TRAIN, VAL
 from twsrecon.hyperparameters import Hyperparameters
 from twsrecon.models import BatchedRegressor, select_models
 from twsrecon.reconstruction import prepare

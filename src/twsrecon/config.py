@@ -57,10 +57,6 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     return check(config)
 
 
-def load(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
-    return validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
-
-
 def check(config: dict) -> dict:
     """Cross-key rules a JSON Schema cannot express."""
     from .grid import Grid

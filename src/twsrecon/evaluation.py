@@ -17,15 +17,15 @@ import xarray as xr
 from .aridity import CLASSES, class_names
 from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
 from .errors import InputError
-from .features import TEST, TRAIN, VAL, holdout_months
-from .gapfill import EVALUATION, GAP, in_periods
+from .features import holdout_months
+from .periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
 from .metrics import score
-from .regions import REGIONS
+from .regions import MODEL_TYPES, REGIONS
 from .timeaxis import month_start
 
 METRICS = ("r", "nse", "kge", "rmse", "nrmse")
 GRACE_PERIODS = {"train": TRAIN, "validation": VAL, "test": TEST}
-TRUTH_PERIODS = {"pre_grace": ("1984-01-01", "2001-12-01"), "gap": GAP}
+TRUTH_PERIODS = {"pre_grace": PRE_GRACE, "gap": GAP}
 AGREEMENT_PERIOD = "gap_vs_bcnn"
 PERIOD_LONG = {
     "train": "training months, against GRACE",
@@ -221,7 +221,7 @@ def comparison_pairs(products) -> list[tuple[str, str, str]]:
     for suffix in ("", "noSIF"):
         if f"LSTM{suffix}" in p and f"BiLSTM{suffix}" in p:
             pairs.append(("LSTM vs BiLSTM", f"LSTM{suffix}", f"BiLSTM{suffix}"))
-    models = [m for m in p if m in ("LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF")]
+    models = [m for m in p if m in MODEL_TYPES]
     bcnns = [b for b in p if b.startswith("BCNN_")]
     for m in models + bcnns:
         for b in BASELINES:

@@ -13,10 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-# Split flags, drawn once per cell (results/split/<region>.nc) and read by every later step.
-NONE, TRAIN, VAL, TEST = 0, 1, 2, 3
-FLAG_MEANINGS = "not_used train validation test"
-SPLIT_ATTRS = {"flag_values": np.array([NONE, TRAIN, VAL, TEST], np.int8), "flag_meanings": FLAG_MEANINGS}
+from .periods import NONE, SPLIT_ATTRS, TEST, TRAIN, VAL
 
 
 def first_target_index(window: int, include_current: bool) -> int:

@@ -19,17 +19,8 @@ from .baselines import decimal_years, linear_trend, trend_plus_season, trend_val
 from .grid import Grid, Regridder
 from .metrics import nrmse, nse, pearson_r
 from .logs import Progress
+from .periods import EVALUATION, GAP, in_periods
 
-GAP = ("2017-07-01", "2018-05-01")  # between GRACE and GRACE-FO
-EVALUATION = {"train": [("2002-04-01", "2014-03-01")],
-              "test": [("2014-04-01", "2017-06-01"), ("2018-06-01", "2100-12-01")]}
-
-
-def in_periods(time: pd.DatetimeIndex, periods) -> np.ndarray:
-    out = np.zeros(len(time), bool)
-    for start, end in periods:
-        out |= (time >= pd.Timestamp(start)) & (time <= pd.Timestamp(end))
-    return out
 
 
 @dataclass

@@ -19,11 +19,10 @@ import optuna
 import sqlalchemy.exc
 
 from .errors import InputError
-from .regions import class_of
+from .regions import MODEL_TYPES, class_of
 
 log = logging.getLogger(__name__)
 
-MODEL_TYPES = ("LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF")
 
 # The authors named the no-SIF studies "...noLCSIF" inside files named "...noSIF".
 _STUDY_MODEL_NAMES = {"LSTM": "LSTM", "BiLSTM": "BiLSTM", "LSTMnoSIF": "LSTMnoLCSIF", "BiLSTMnoSIF": "BiLSTMnoLCSIF"}

@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from .baselines import climatology_baseline
-from .features import TEST, TRAIN, VAL
+from .periods import TEST, TRAIN, VAL
 from .metrics import pearson_r
 from .regions import REGIONS, uses_sif
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hyperparameters import MODEL_TYPES, Hyperparameters
+from .hyperparameters import Hyperparameters
+from .regions import MODEL_TYPES
 from .regions import uses_sif  # noqa: F401  (the model factory's callers import it from here)
 
 

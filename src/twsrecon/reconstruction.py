@@ -9,7 +9,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .features import TRAIN, VAL, RobustScaler, reference, windows
+from .features import RobustScaler, reference, windows
+from .periods import TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
 from .models import BatchedRegressor, uses_sif

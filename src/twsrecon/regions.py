@@ -38,6 +38,10 @@ PREDICTORS = ("pcp", "tmp", "snow", "rad", "rh", "sif")
 METEO = tuple(p for p in PREDICTORS if p != "sif")
 
 
+# The authors' four model types, in their order; every list of model types is this one.
+MODEL_TYPES = ("LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF")
+
+
 def uses_sif(model_type: str) -> bool:
     """The SIF models (LSTM, BiLSTM) use `sif`; the noSIF ones leave it out (and keep cells without SIF)."""
     return not model_type.endswith("noSIF")

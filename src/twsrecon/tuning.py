@@ -23,7 +23,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
-from .features import TRAIN, VAL
+from .periods import TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .models import BatchedRegressor, select_models
 from .reconstruction import chunk_dataset, fit_cells, prepare

@@ -4,7 +4,7 @@ from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
 from snakemake.exceptions import IncompleteCheckpointException
 from twsrecon.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
-from twsrecon.regions import REGIONS as ALL_REGIONS
+from twsrecon.regions import MODEL_TYPES, REGIONS as ALL_REGIONS
 
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -141,7 +141,7 @@ CHUNKS = list(range(config["models"]["chunks"]))
 
 
 wildcard_constraints:
-    model="|".join(["LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF"]),
+    model="|".join(MODEL_TYPES),
     chunk=r"\d+",
 
 

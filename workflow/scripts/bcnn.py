@@ -10,8 +10,9 @@ import torch  # noqa: E402
 import xarray as xr  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from twsrecon.gapfill import (GAP, bcnn_grid, fit_bcnn, in_periods, nse_against_truth, prepare_gapfill,  # noqa: E402
-                              product, score_test_months, to_analysis_grid)
+from twsrecon.gapfill import (bcnn_grid, fit_bcnn, nse_against_truth, prepare_gapfill, product,  # noqa: E402
+                              score_test_months, to_analysis_grid)
+from twsrecon.periods import GAP, in_periods  # noqa: E402
 from twsrecon.io import atomic_output, write_csv, write_netcdf  # noqa: E402
 from twsrecon.provenance import canonical_json  # noqa: E402
 from twsrecon.device import resolve_device  # noqa: E402

@@ -8,7 +8,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.gapfill import GAP, in_periods  # noqa: E402
+from twsrecon.periods import GAP, in_periods  # noqa: E402
 from twsrecon.io import write_netcdf  # noqa: E402
 
 product, kind, inp = snakemake.wildcards.product, snakemake.params.kind, snakemake.input

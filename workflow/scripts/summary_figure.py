@@ -9,7 +9,7 @@ import textwrap  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.gapfill import GAP  # noqa: E402
+from twsrecon.periods import GAP  # noqa: E402
 from twsrecon.plots import summary  # noqa: E402
 
 periods = snakemake.params.periods

@@ -5,7 +5,7 @@ from twsrecon.logs import setup
 log = setup(snakemake.log[0])
 
 from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.gapfill import GAP  # noqa: E402
+from twsrecon.periods import GAP  # noqa: E402
 from twsrecon.plots import timeseries  # noqa: E402
 
 region = snakemake.wildcards.region
