@@ -20,8 +20,6 @@ from torch import nn
 
 from .hyperparameters import Hyperparameters
 from .regions import MODEL_TYPES
-from .regions import uses_sif  # noqa: F401  (the model factory's callers import it from here)
-
 
 
 def is_bidirectional(model_type: str) -> bool:

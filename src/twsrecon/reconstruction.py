@@ -13,8 +13,8 @@ from .features import RobustScaler, reference, windows
 from .periods import TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
-from .models import BatchedRegressor, uses_sif
-from .regions import PREDICTORS
+from .models import BatchedRegressor
+from .regions import PREDICTORS, uses_sif
 from .training import TrainSettings, predict, train
 
 log = logging.getLogger(__name__)
