@@ -39,7 +39,7 @@ include: "workflow/rules/evaluate.smk"
 
 rule all:
     input:
-        "results/cube/cube.nc",
+        CUBE,
         "results/regions/summary.csv",
         expand("results/reconstruction/{model}.nc", model=MODELS),
         expand("results/reconstruction/{model}_skill.csv", model=MODELS),

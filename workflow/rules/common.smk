@@ -136,7 +136,7 @@ def timeseries_regions():
 MODELS = list(config["models"]["types"])
 GAPFILL = config["gapfill"]
 PREDICTOR_SETS = list(GAPFILL["predictor_sets"])
-HAS_GAP_PRODUCT = GAPFILL["enabled"] and "production" in GAPFILL["experiments"]  # results/gapfill/bcnn.nc
+HAS_GAP_PRODUCT = GAPFILL["enabled"] and "production" in GAPFILL["experiments"]  # GAP_PRODUCT is made
 CHUNKS = list(range(config["models"]["chunks"]))
 
 
@@ -204,6 +204,12 @@ def torch_env(device):
     return "../../envs/torch-gpu.yaml" if device == "cuda" else "../../envs/torch.yaml"
 
 
+# Outputs that many rules read, named once (the rule that writes one uses the same name).
+CUBE = "results/cube/cube.nc"
+KOPPEN_CLASSES = "results/regions/koppen_classes.nc"
+GAP_PRODUCT = "results/gapfill/bcnn.nc"
+ARIDITY = "results/evaluation/aridity.nc"
+GAP_TREND = "results/evaluation/gap_trend.nc"
 SPLIT_GRID = "results/split/split.nc"
 
 
@@ -231,7 +237,7 @@ def gapfill_targets():
         return []
     fits = expand("results/gapfill/{experiment}/{predictors}/summary.csv", experiment=GAPFILL["experiments"],
                   predictors=PREDICTOR_SETS)
-    return fits + (["results/gapfill/bcnn.nc"] if HAS_GAP_PRODUCT else [])
+    return fits + ([GAP_PRODUCT] if HAS_GAP_PRODUCT else [])
 
 
 # --- evaluation ---
@@ -274,7 +280,7 @@ def product_inputs(wildcards):
     if p in MODELS:
         out["reconstruction"] = f"results/reconstruction/{p}.nc"
         if HAS_GAP_PRODUCT:
-            out["gap_product"] = "results/gapfill/bcnn.nc"
+            out["gap_product"] = GAP_PRODUCT
     elif p in EXTERNAL:
         out["external"] = f"results/evaluation/external/{p}.nc"
     return out

@@ -44,7 +44,7 @@ rule prepare_cube:
         sif=input_file("sif"),
         code=script_imports("prepare_cube.py"),
     output:
-        "results/cube/cube.nc",
+        CUBE,
     params:
         grid=config["grid"],
         period=config["period"],

@@ -23,11 +23,11 @@ rule aridity:
     message:
         "Aridity index P/PET and classes ({params.aridity[source]})"
     input:
-        cube="results/cube/cube.nc",
+        cube=CUBE,
         map=[EVAL["aridity"]["path"]] if EVAL["aridity"]["source"] == "map" else [],
         code=script_imports("aridity.py"),
     output:
-        "results/evaluation/aridity.nc",
+        ARIDITY,
     params:
         aridity=EVAL["aridity"],
         grid=config["grid"],
@@ -73,7 +73,7 @@ rule score_product:
         "Per-cell skill of {wildcards.product} on every period"
     input:
         unpack(product_inputs),
-        cube="results/cube/cube.nc",
+        cube=CUBE,
         truth=DEMO_FILES["truth"] if DEMO else [],
         code=script_imports("score_product.py"),
     output:
@@ -99,8 +99,8 @@ rule evaluation_tables:
         "Median skill per region and aridity class, product comparisons"
     input:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
-        aridity="results/evaluation/aridity.nc",
-        koppen="results/regions/koppen_classes.nc",
+        aridity=ARIDITY,
+        koppen=KOPPEN_CLASSES,
         code=script_imports("evaluation_tables.py"),
     output:
         by_region=report("results/evaluation/by_region.csv", caption="../report/by_region.rst",
@@ -129,7 +129,7 @@ rule skill_table:
         "The skill benchmark: every product against the demo world's true TWSA, per aridity class"
     input:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
-        aridity="results/evaluation/aridity.nc",
+        aridity=ARIDITY,
         code=script_imports("skill_table.py"),
     output:
         report("results/evaluation/skill_table.csv", caption="../report/skill_table.rst", category="Evaluation",
@@ -151,9 +151,9 @@ rule compare_external:
     input:
         external="results/evaluation/external/{external}.nc",
         reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
-        gap_product=["results/gapfill/bcnn.nc"] if HAS_GAP_PRODUCT else [],
-        cube="results/cube/cube.nc",
-        koppen="results/regions/koppen_classes.nc",
+        gap_product=[GAP_PRODUCT] if HAS_GAP_PRODUCT else [],
+        cube=CUBE,
+        koppen=KOPPEN_CLASSES,
         code=script_imports("compare_external.py"),
     output:
         report("results/evaluation/external/{external}_vs_products.csv", caption="../report/external.rst",
@@ -175,11 +175,11 @@ rule gap_trend:
     message:
         "Trend effect of the gap: linear trends with the gap open and filled"
     input:
-        cube="results/cube/cube.nc",
-        gap_product="results/gapfill/bcnn.nc",
+        cube=CUBE,
+        gap_product=GAP_PRODUCT,
         code=script_imports("gap_trend.py"),
     output:
-        "results/evaluation/gap_trend.nc",
+        GAP_TREND,
     log:
         "logs/evaluation/gap_trend.log",
     benchmark:
@@ -220,8 +220,8 @@ rule score_boxplots:
         "Boxplots of PCC and NSE per {wildcards.grouping} ({wildcards.period})"
     input:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
-        aridity="results/evaluation/aridity.nc",
-        koppen="results/regions/koppen_classes.nc",
+        aridity=ARIDITY,
+        koppen=KOPPEN_CLASSES,
         code=script_imports("score_boxplots.py"),
     output:
         report("results/evaluation/figures/boxplot_{grouping}_{period}.png", caption="../report/boxplots.rst",
@@ -241,10 +241,10 @@ rule timeseries_figure:
     message:
         "Regional mean TWSA of every product in {wildcards.region}"
     input:
-        cube="results/cube/cube.nc",
-        koppen="results/regions/koppen_classes.nc",
+        cube=CUBE,
+        koppen=KOPPEN_CLASSES,
         reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
-        gap_product=["results/gapfill/bcnn.nc"] if HAS_GAP_PRODUCT else [],
+        gap_product=[GAP_PRODUCT] if HAS_GAP_PRODUCT else [],
         truth=DEMO_FILES["truth"] if DEMO else [],
         code=script_imports("timeseries_figure.py"),
     output:
@@ -265,8 +265,8 @@ rule gap_figures:
     message:
         "Maps of the BCNN gap-month mean and standard deviation, and of the trend effect of the gap"
     input:
-        gap_product="results/gapfill/bcnn.nc",
-        trend="results/evaluation/gap_trend.nc",
+        gap_product=GAP_PRODUCT,
+        trend=GAP_TREND,
         code=script_imports("gap_figures.py"),
     output:
         gap=report("results/evaluation/figures/gap_mean_std.png", caption="../report/gap_mean_std.rst",
@@ -291,10 +291,10 @@ rule summary_figure:
         "The report's first screen: median skill, the gap-fill map, one regional time series"
     input:
         scores=expand("results/evaluation/scores/{product}.nc", product=PRODUCTS),
-        cube="results/cube/cube.nc",
-        koppen="results/regions/koppen_classes.nc",
+        cube=CUBE,
+        koppen=KOPPEN_CLASSES,
         reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
-        gap_product="results/gapfill/bcnn.nc",
+        gap_product=GAP_PRODUCT,
         truth=DEMO_FILES["truth"] if DEMO else [],
         summary=REGION_SUMMARY,  # the checkpoint that picks the time-series region (params below)
         code=script_imports("summary_figure.py"),

@@ -14,8 +14,8 @@ rule bcnn:
     message:
         "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"
     input:
-        cube="results/cube/cube.nc",
-        classes="results/regions/koppen_classes.nc",
+        cube=CUBE,
+        classes=KOPPEN_CLASSES,
         truth=DEMO_FILES["truth"] if DEMO else [],
         code=script_imports("bcnn.py"),
     output:
@@ -51,7 +51,7 @@ rule gapfill_product:
     input:
         f"results/gapfill/production/{config['gapfill']['product_predictors']}/bcnn.nc",
     output:
-        "results/gapfill/bcnn.nc",
+        GAP_PRODUCT,
     params:
         predictors=config["gapfill"]["product_predictors"],
     log:

@@ -15,7 +15,7 @@ rule koppen_classes:
         koppen=input_file("koppen"),
         code=script_imports("koppen_classes.py"),
     output:
-        "results/regions/koppen_classes.nc",
+        KOPPEN_CLASSES,
     params:
         grid=config["grid"],
         format="beck_geotiff" if DEMO else config["inputs"]["koppen"]["format"],
@@ -38,8 +38,8 @@ rule region_cells:
     message:
         "Cells of region {wildcards.region}"
     input:
-        cube="results/cube/cube.nc",
-        classes="results/regions/koppen_classes.nc",
+        cube=CUBE,
+        classes=KOPPEN_CLASSES,
         code=script_imports("region_cells.py"),
     output:
         "results/regions/{region}.nc",
@@ -123,7 +123,7 @@ rule gridded_split:
         "The split of every cell on the analysis grid (shared by every product's scores)"
     input:
         splits=per_region("results/split/{region}.nc"),
-        cube="results/cube/cube.nc",
+        cube=CUBE,
         code=script_imports("gridded_split.py"),
     output:
         SPLIT_GRID,

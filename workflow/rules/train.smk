@@ -74,8 +74,8 @@ rule merge_reconstruction:
     input:
         finals=per_region("results/training/{model}/{region}/final.nc"),
         split=SPLIT_GRID,
-        cube="results/cube/cube.nc",  # why a cell has no reconstruction
-        classes="results/regions/koppen_classes.nc",
+        cube=CUBE,  # why a cell has no reconstruction
+        classes=KOPPEN_CLASSES,
         code=script_imports("merge_reconstruction.py"),
     output:
         "results/reconstruction/{model}.nc",
