@@ -117,7 +117,7 @@ def add_cell_status(ds: xr.Dataset, plan, model_type: str) -> xr.Dataset:
     return ds
 
 
-def skill_table(finals: list[xr.Dataset]) -> pd.DataFrame:
+def reconstruction_skill(finals: list[xr.Dataset]) -> pd.DataFrame:
     """Median test PCC per region (and over all cells) of the model and of the monthly climatology."""
     rows, pooled_model, pooled_clim = [], [], []
     for f in finals:

@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 
 from .features import RobustScaler, reference, windows
-from .periods import TRAIN, VAL
+from .periods import SPLIT_ATTRS, TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
 from .models import BatchedRegressor
@@ -159,8 +159,7 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
             "observed": (("cell", "time"), observed.astype(np.float32),
                          {"units": "cm", "long_name": "GRACE TWSA the model was fit to"}),
             "split": (("cell", "time"), res.flags, {"long_name": "split of each GRACE month, drawn once",
-                                                    "flag_values": [0, 1, 2, 3],
-                                                    "flag_meanings": "not_used train validation test"}),
+                                                    **SPLIT_ATTRS}),
             "val_loss": ("cell", res.val_loss, {"long_name": "validation MSE of the kept fit (scaled units)"}),
             "best_fit": ("cell", res.best_fit.astype(np.int16), {"long_name": "index of the kept fit"}),
             "best_epoch": ("cell", res.best_epoch.astype(np.int32), {"long_name": "epoch whose weights were kept"}),
