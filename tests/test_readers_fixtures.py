@@ -249,3 +249,22 @@ def test_published_study_copy_is_upgraded(tmp_path):
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
             rev = con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
         assert (rev == "v3.0.0.d") == (version == "=="), (path, rev)
+
+
+# --- a user's aridity-index map (generated in the Global-AI v3 layout: no real file here) ----------------------
+
+
+def test_aridity_map_geotiff():
+    from twsrecon.aridity import read_aridity_map
+
+    ai = read_aridity_map(FIXTURES / "aridity" / "ai_v3_yr.tif", None, 1e-4, Grid(0.5, 20.0, 21.0, 10.0, 11.0))
+    assert ai.shape == (2, 2) and ai.dtype == np.float64
+    # 30 arc-second pixels, value 1000 + 10 row + column from the north-west; a 0.5 deg cell is the mean over
+    # its 60 x 60 pixels weighted by their area (the sin-latitude span of their row).
+    edges = np.sin(np.deg2rad(21.0 - np.arange(121) / 120))
+    w = edges[:-1] - edges[1:]
+    for (lat, lon), rows, cols in (((20.75, 10.25), slice(0, 60), slice(0, 60)),
+                                   ((20.25, 10.75), slice(60, 120), slice(60, 120))):
+        r, c = np.arange(120)[rows], np.arange(120)[cols]
+        expected = ((w[rows] * (1000 + 10 * r + c.mean())).sum() / w[rows].sum()) * 1e-4
+        assert ai.sel(lat=lat, lon=lon).item() == pytest.approx(expected, rel=1e-9)

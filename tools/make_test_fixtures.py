@@ -1,6 +1,6 @@
 """Regenerate tests/data/: small crops of the real provider files in ../shared/data, and generated files for
-the provider layouts with no real sample here (JPL mascons, Beck GeoTIFF, SIF), so that a clone without
-../shared still tests every reader.
+the provider layouts with no real sample here (JPL mascons, Beck GeoTIFF, Global-AI map, SIF), so that a
+clone without ../shared still tests every reader.
 
 Crops go through netCDF4 / sqlite3 / plain text directly, not through xarray, so that the providers' variable
 names, attributes, dims, dtypes, compression and string coordinates survive as they are. Run from anywhere:
@@ -276,6 +276,25 @@ def make_beck_geotiff() -> None:
         out.write_colormap(1, {i: (i * 8, 255 - i * 8, (i * 37) % 256, 255) for i in range(31)})
 
 
+def make_aridity_geotiff() -> None:
+    """A user's aridity-index map as Global-AI v3 (Zomer et al. 2022) distributes it, per its documentation:
+    GeoTIFF at 30 arc-seconds, EPSG:4326, the index x 10 000 stored as integers (read with
+    evaluation.aridity.scale 1e-4). No real file here: Int32 and the nodata value are assumptions. 1 x 1 deg at
+    20..21 N, 10..11 E (120 x 120 pixels), value 1000 + 10 * row + column from the north-west corner."""
+    import rasterio
+    from affine import Affine
+
+    n = 120
+    ai = (1000 + 10 * np.arange(n)[:, None] + np.arange(n)[None, :]).astype(np.int32)
+    dst = OUT / "aridity" / "ai_v3_yr.tif"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.unlink(missing_ok=True)
+    profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="int32", crs="EPSG:4326",
+                   nodata=-2147483648, transform=Affine(1 / n, 0.0, 10.0, 0.0, -1 / n, 21.0), compress="deflate")
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(ai, 1)
+
+
 def make_sif() -> None:
     """A monthly SIF file as formats/README.md allows (no real LCSIF sample): CF netCDF, one (time, lat, lon)
     float32 variable in mW m-2 nm-1 sr-1, mid-month stamps in days since 1982-01-01, 1982-01..1983-12."""
@@ -313,6 +332,7 @@ def main() -> None:
     make_studies(args.shared)
     make_mascon()
     make_beck_geotiff()
+    make_aridity_geotiff()
     make_sif()
     for path in sorted(OUT.rglob("*")):
         if path.is_file() and path.name != "README.md":
