@@ -49,6 +49,7 @@ def raw_best(path: Path, workdir: Path) -> tuple[str, int, float, dict[str, floa
     return name, number, value, params
 
 
+@pytest.mark.integration  # all 202 files, ~40 s; the reader's unit test runs on tests/data
 @needs_data
 def test_every_published_study_matches_its_tables(tmp_path):
     originals = sorted(DATA.rglob("*.db"))
