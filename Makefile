@@ -1,4 +1,5 @@
-# Two entry points (see README.md): `make demo` and `make test`. Both create .venv on first use.
+# Entry points (see README.md): `make demo`, `make test` (fast unit tests) and `make test-all` (everything, CI).
+# All create .venv on first use.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,7 +21,7 @@ TORCH_SPEC := torch==$(TORCH_VERSION)
 TORCH_INDEX ?=
 endif
 
-.PHONY: setup demo test lint dryrun rulegraph report clean
+.PHONY: setup demo test test-all lint dryrun rulegraph report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +41,12 @@ demo: setup
 dryrun: setup
 	$(BIN)/snakemake -n --quiet rules
 
+# The unit tests, a few minutes: everything but the end-to-end workflow runs (marker `integration`).
 test: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+# Everything: the unit tests plus the workflow runs, the SLURM test and the rerun tests (what .ci/run calls).
+test-all: setup
 	$(BIN)/python -m pytest
 
 report: setup

@@ -15,15 +15,26 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# TWSRECON_SHARED_DATA points the real-file tests elsewhere; a path that does not exist hides ../shared, to
+# check that a clone without it still tests every reader (on tests/data).
+SHARED_DATA = Path(os.environ.get("TWSRECON_SHARED_DATA") or REPO.parent / "shared" / "data")
+FIXTURES = REPO / "tests" / "data"  # small crops of the real files, committed (tests/data/README.md)
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """../shared/data, the real files in full; skipped without it. The same readers are tested on crops of
+    these files in tests/data whether or not it is there (test_readers_fixtures.py)."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA} (../shared is present in CI, not in a user's clone)")
     return SHARED_DATA
+
+
+@pytest.fixture(params=["fixtures", "shared"])
+def provider_data(request) -> Path:
+    """For tests that hold for any extent of the real files: tests/data, then ../shared/data (skipped without it)."""
+    return FIXTURES if request.param == "fixtures" else request.getfixturevalue("shared_data")
 
 
 def sha256(path) -> str:

@@ -25,6 +25,7 @@ def test_mascon_layout_and_months(demo_world):
         assert np.all(np.diff(raw["lat"].values) > 0)
         assert {"time_bounds", "land_mask", "scale_factor", "mascon_ID", "uncertainty"} <= set(raw.variables)
         assert "2018-08-2018-09" in raw.attrs["months_missing"]
+        file_lon = raw["lon"].values
     twsa, land, report = read_mascon(paths["grace"], apply_scale_factor=True)
     got = pd.DatetimeIndex(twsa["time"].values)
     assert got[0] == pd.Timestamp("2002-04-01") and got[-1] == pd.Timestamp("2021-12-01")
@@ -37,7 +38,11 @@ def test_mascon_layout_and_months(demo_world):
     assert not gap.isin(got).any()
     attr = set(report.months_missing_attr)
     assert set(report.missing_in_span) == attr - {"2018-08"}
-    assert float(twsa.lon.min()) < 0 < float(twsa.lon.max()) or float(twsa.lon.max()) > 180
+    # JPL's 0..360 becomes -180..180, ascending: the demo domain is one block of 0.5 deg cells across 0 E.
+    expected = np.sort(np.where(file_lon >= 180, file_lon - 360, file_lon))
+    np.testing.assert_array_equal(twsa["lon"].values, expected)
+    assert expected[0] < 0 < expected[-1] and np.all(np.diff(expected) == 0.5)
+    np.testing.assert_array_equal(land["lon"].values, expected)
 
 
 def test_mascon_observations_are_truth_plus_noise(demo_world):

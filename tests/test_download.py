@@ -410,8 +410,8 @@ def test_koppen_geotiff_is_extracted_from_a_beck_style_zip(tmp_path):
     assert (tmp_path / "plain_out.tif").read_bytes() == (tmp_path / "plain.tif").read_bytes()
 
 
-def test_cds_zip_is_unpacked_to_per_step_type_files(shared_data, tmp_path):
-    real = {s: shared_data / "era5-cds" / f for s, f in STEP_FILES.items()}
+def test_cds_zip_is_unpacked_to_per_step_type_files(provider_data, tmp_path):
+    real = {s: provider_data / "era5-cds" / f for s, f in STEP_FILES.items()}
     zpath = tmp_path / "cds.zip"
     with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:  # as the CDS sends it
         for s, f in real.items():
@@ -433,13 +433,13 @@ def test_cds_zip_is_unpacked_to_per_step_type_files(shared_data, tmp_path):
                                                                                  "avgad": ["tp", "ro"]}
 
 
-def test_yearly_files_are_read_together(shared_data, tmp_path):
+def test_yearly_files_are_read_together(provider_data, tmp_path):
     """The reader concatenates the download rule's yearly per-step-type files into one series."""
     from twsrecon.io.era5 import open_era5
 
     paths = []
     for s, f in STEP_FILES.items():
-        with xr.open_dataset(shared_data / "era5-cds" / f) as ds:
+        with xr.open_dataset(provider_data / "era5-cds" / f) as ds:
             for year in (2006, 2005):  # order of the paths must not matter
                 out = tmp_path / str(year) / f
                 out.parent.mkdir(exist_ok=True)
@@ -450,7 +450,7 @@ def test_yearly_files_are_read_together(shared_data, tmp_path):
     for var, f in (("t2m", STEP_FILES["avgua"]), ("tp", STEP_FILES["avgad"])):
         t = fields[var]["time"].to_index()
         assert len(t) == 24 and t.is_monotonic_increasing and t[0].strftime("%Y-%m") == "2005-01"
-        with xr.open_dataset(shared_data / "era5-cds" / f) as ref:
+        with xr.open_dataset(provider_data / "era5-cds" / f) as ref:
             expect = ref[var].sel(valid_time=slice("2005", "2006")).values
         np.testing.assert_array_equal(fields[var].values, expect)
         assert "2005" in sources[var] and "2006" in sources[var]

@@ -246,6 +246,7 @@ def test_every_env_is_used(rule_envs):
     assert used == {p.resolve() for p in ENVS.glob("*.yaml")}, "an env file no rule uses, or a rule's missing one"
 
 
+@pytest.mark.integration  # builds a virtualenv per env file with pip (about a minute)
 def test_rule_scripts_import_in_their_env(rule_envs, env_pythons):
     """Every rule's script's imports succeed in a virtualenv of its env's packages and nothing else."""
     by_env: dict[Path, dict[str, list[str]]] = {}
@@ -275,6 +276,7 @@ def test_rule_scripts_import_in_their_env(rule_envs, env_pythons):
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.integration  # builds a virtualenv per env file with pip (about a minute)
 def test_workflow_env_runs_snakemake(env_pythons, tmp_path):
     """envs/workflow.yaml parses the workflow (demo and real config) and has the SLURM executor plugin."""
     python = env_pythons[ENVS.resolve() / "workflow.yaml"]

@@ -149,8 +149,8 @@ def test_external_product_from_the_real_reference_file(shared_data):
         ev.read_external(path, "lwe_thickness", Grid(1.0, 40, 44, -10, -6))
 
 
-def test_external_product_without_time_units_is_a_clear_error(shared_data, tmp_path):
-    src = shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
+def test_external_product_without_time_units_is_a_clear_error(provider_data, tmp_path):
+    src = provider_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
     with xr.open_dataset(src, decode_times=False) as ds:
         ds = ds.load()
     ds["time"].attrs.pop("units")

@@ -14,7 +14,7 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from conftest import sha256
+from conftest import FIXTURES, SHARED_DATA, sha256
 from twsrecon.errors import InputError
 from twsrecon.hyperparameters import (
     Hyperparameters, MissingStudyError, open_published_study, published_study_name,
@@ -22,7 +22,7 @@ from twsrecon.hyperparameters import (
 )
 from twsrecon.regions import MODEL_TYPES, REGIONS
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "graice-hyperparameters"
+DATA = SHARED_DATA / "graice-hyperparameters"
 needs_data = pytest.mark.skipif(
     not DATA.is_dir(), reason=f"published GR*Ai*CE studies not found at {DATA} (present in CI, not in a user's clone)")
 
@@ -49,6 +49,7 @@ def raw_best(path: Path, workdir: Path) -> tuple[str, int, float, dict[str, floa
     return name, number, value, params
 
 
+@pytest.mark.integration  # all 202 files, ~40 s; the reader's unit test runs on tests/data
 @needs_data
 def test_every_published_study_matches_its_tables(tmp_path):
     originals = sorted(DATA.rglob("*.db"))
@@ -152,15 +153,16 @@ def test_not_a_study_or_wrong_name_names_the_file(synthetic_study, tmp_path):
         open_published_study(empty, "any", tmp_path / "work")
 
 
-@needs_data
-def test_upgrade_leaves_logging_alone(tmp_path):
+@pytest.mark.parametrize("data", [FIXTURES / "graice-hyperparameters", pytest.param(DATA, marks=needs_data)],
+                         ids=["fixtures", "shared"])
+def test_upgrade_leaves_logging_alone(tmp_path, data):
     """Optuna's alembic setup would otherwise disable every existing logger when the root has no handler."""
     logger = logging.getLogger("twsrecon.test_hyperparameters")
     root = logging.getLogger()
     saved = root.handlers[:]
     root.handlers.clear()  # in place: pytest removes its own capture handler from this same list
     try:
-        read_published(DATA, "polar_frost", "LSTM", tmp_path)
+        read_published(data, "polar_frost", "LSTM", tmp_path)
         assert not logger.disabled
         assert root.handlers == []
     finally:

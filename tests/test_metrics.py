@@ -9,16 +9,20 @@ SIM = np.array([1.5, 2.0, 2.5, 5.0])
 
 
 def test_hand_computed_values():
-    err = SIM - OBS  # 0.5, 0, -0.5, 1
-    assert rmse(SIM, OBS) == pytest.approx(np.sqrt((0.25 + 0 + 0.25 + 1) / 4))
-    assert nse(SIM, OBS) == pytest.approx(1 - 1.5 / 5.0)  # sum (o - 2.5)^2 = 5
-    assert nrmse(SIM, OBS) == pytest.approx(np.sqrt(1.5 / 4) / 3.0)
-    r = np.corrcoef(SIM, OBS)[0, 1]
-    assert pearson_r(SIM, OBS) == pytest.approx(r)
-    alpha = SIM.std() / OBS.std()
-    beta = SIM.mean() / OBS.mean()
+    # errors SIM - OBS: 0.5, 0, -0.5, 1 (squares sum to 1.5); OBS mean 2.5, anomalies -1.5, -0.5, 0.5, 1.5
+    # (squares sum to 5); SIM mean 2.75, anomalies -1.25, -0.75, -0.25, 2.25 (squares sum to 7.25);
+    # sum of the anomaly products 1.875 + 0.375 - 0.125 + 3.375 = 5.5.
+    assert rmse(SIM, OBS) == pytest.approx(np.sqrt(1.5 / 4))
+    assert nse(SIM, OBS) == pytest.approx(1 - 1.5 / 5.0)
+    assert nrmse(SIM, OBS) == pytest.approx(np.sqrt(1.5 / 4) / 3.0)  # OBS range 4 - 1
+    r = 5.5 / np.sqrt(5.0 * 7.25)
+    assert pearson_r(SIM, OBS) == pytest.approx(r) and r == pytest.approx(0.913500, abs=1e-6)
+    alpha, beta = np.sqrt(7.25 / 5.0), 2.75 / 2.5  # std ratio (the 1/n cancels), mean ratio
     assert kge(SIM, OBS) == pytest.approx(1 - np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
-    assert np.all(err == SIM - OBS)
+    assert kge(SIM, OBS) == pytest.approx(0.756765, abs=1e-6)
+    # The metrics are not symmetric where they should not be: NSE and NRMSE against SIM as the reference.
+    assert nse(OBS, SIM) == pytest.approx(1 - 1.5 / 7.25)
+    assert nrmse(OBS, SIM) == pytest.approx(np.sqrt(1.5 / 4) / 3.5)
 
 
 def test_nan_pairs_are_dropped():

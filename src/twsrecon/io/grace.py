@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
+from ..grid import normalise_lon
 from ..units import annotate, check_range, unit_kind
 from .netcdf import open_input
 
@@ -133,6 +134,9 @@ def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=Non
                                    "provides the CRI scale factors", "scale_factor")
         da = da * sf.fillna(1.0)
     land, _ = _aux_field(ds, "land_mask", land_mask_path, path)
+    # JPL publishes lon 0..360: what this function promises (and the callers' grids use) is -180..180.
+    da = normalise_lon(da)
+    land = None if land is None else normalise_lon(land)
     da = da.chunk({"time": chunk_months, "lat": -1, "lon": -1}).astype("float32")
     check_range(da.isel(time=[0, -1]).compute().rename("twsa"), "twsa", path, "lwe_thickness")
     twsa = annotate(da, "twsa")
