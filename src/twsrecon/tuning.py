@@ -11,6 +11,7 @@ and the rerun only adds the missing ones.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from .periods import TRAIN, VAL
-from .hyperparameters import Hyperparameters
+from .device import resolve_device
+from .hyperparameters import Hyperparameters, MissingStudyError, read_published
+from .merge import PUBLISHED_SELECTION, TUNED_SELECTION
 from .models import BatchedRegressor, select_models
 from .reconstruction import chunk_dataset, fit_cells, prepare
 from .logs import Progress
@@ -264,3 +267,37 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
     table["kept"] = improved
     weights = select_models(res.weights, np.flatnonzero(improved))
     return combined, table, weights, lr
+
+
+def choose_hyperparameters(cells_of, region: str, model_type: str, settings: dict, training: dict, study_path,
+                           device_name: str, log: logging.Logger = log) -> tuple[Hyperparameters, str]:
+    """Steps 1-4 for one region and model type: the authors' published study where `settings["source"]` is
+    "published", else (or, with `fallback_to_tune`, where that study is missing) an Optuna study on a sample
+    of the region's cells `cells_of`. Returns the hyperparameters and how they were selected."""
+    if settings["source"] == "published":
+        try:
+            with tempfile.TemporaryDirectory() as work:
+                hp = read_published(settings["published_dir"], region, model_type, work)
+            log.info("published hyperparameters: %s", hp)
+            log.warning("%s", PUBLISHED_SELECTION)
+            return hp, PUBLISHED_SELECTION
+        except MissingStudyError as err:
+            if not settings["fallback_to_tune"]:
+                raise
+            # Loud: these hyperparameters will not be the authors' (the dry run counted such jobs, common.smk)
+            log.warning("FALLBACK TO TUNING in %s for %s: %s. hyperparameters.fallback_to_tune is set, so this job "
+                        "runs %d Optuna trials instead of reading the authors' study; put the study there to use "
+                        "the published hyperparameters (config/README.md, 'The authors' Optuna studies')",
+                        region, model_type, err, settings["trials"])
+    device = resolve_device(device_name, log)
+    n = len(cells_of.x)
+    sample = cells_of.subset(sample_cells(n, settings["cells"], training["seed"]))
+    log.info("tuning %s in %s on %d of %d cells, %d trials, on the stored split's training and validation months",
+             model_type, region, len(sample.x), n, settings["trials"])
+    hp = tune_hyperparameters(
+        study_path, f"{region}-study_OPTUNA_{model_type}", sample.x, sample.y, sample.flags, model_type,
+        n_trials=settings["trials"], space=settings["search_space"], seed=training["seed"],
+        settings=TrainSettings.from_params(training, tuning=settings),
+        include_current=training["include_current_month"], device=device)
+    log.info("tuned hyperparameters: %s", hp)
+    return hp, TUNED_SELECTION
