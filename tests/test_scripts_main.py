@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import logging
 import pickle
 import re
@@ -35,7 +36,7 @@ CONFIG = {
     "models": {**TINY_DEMO["models"], "types": [MODEL]},
     "gapfill": {**TINY_DEMO["gapfill"], "predictor_sets": {"all": ["pcp", "tmp", "snow", "rad", "rh", "sif"]}},
 }
-TARGETS = ("results/cube/cube.nc", f"results/training/{MODEL}/{REGION}/chunk0.nc",
+TARGETS = ("results/cube/cube.nc", f"results/training/{MODEL}/{REGION}/final.nc",
            "results/gapfill/evaluation/all/bcnn.nc")
 
 
@@ -94,7 +95,7 @@ def run_main(work, tmp_path, monkeypatch):
             root.handlers[:], root.level = handlers, level
         old = dict(job.output.items()) if list(job.output.keys()) else dict(enumerate(job.output))
         new = outputs if isinstance(outputs, dict) else dict(enumerate(outputs))
-        return {k: (work / old[k], new[k]) for k in old}, log.read_text()
+        return {k: (work / old[k], Path(new[k])) for k in old}, log.read_text()
 
     return run
 
@@ -129,6 +130,13 @@ def test_prepare_cube_main(run_main):
     assert "cube written to" in log
 
 
+def test_hyperparameters_main(run_main):
+    outputs, log = run_main("hyperparameters")  # the job's finished study: the same choice, no new trial
+    old, new = (json.loads(p.read_text()) for p in outputs[0])
+    assert old == new and not new["excluded"]
+    assert "tuned hyperparameters" in log
+
+
 def test_train_chunk_main(run_main):
     outputs, log = run_main("train_chunk")
     same_netcdf(*outputs["chunk"], rtol=1e-5)
@@ -145,3 +153,11 @@ def test_bcnn_main(run_main, capsys):
     pd.testing.assert_frame_equal(old, new, rtol=1e-5)
     assert "fit on the BCNN grid" in log
     assert "BCNN beats GRACE trend+season" in capsys.readouterr().out  # the demo has a truth
+
+
+def test_retune_lr_main(run_main):
+    outputs, log = run_main("retune_lr")
+    same_netcdf(*outputs["final"], rtol=1e-5)
+    same_safetensors(*outputs["weights"])
+    old, new = (pd.read_csv(p, comment="#") for p in outputs["low_pcc"])
+    pd.testing.assert_frame_equal(old, new, rtol=1e-5)

@@ -141,7 +141,7 @@ def _field(path, name) -> xr.DataArray:
 
 def score_product(kind: str, product: str, *, cube, truth=None, split=None, reconstruction=None, evaluation=None,
                   production=None, external=None, gap_product=None, holdout=None, log=None) -> xr.Dataset:
-    """The score file of one product (paths in, the dataset out): its simulations, references and masks per period.
+    """The score file of one product (paths in, the dataset out): its simulations, references, masks per period.
 
     `kind` is reconstruction, baseline, external or bcnn; each scores against GRACE on the stored split (the BCNN
     on its own evaluation design), against the demo truth where there is one (`truth`), and a reconstruction
@@ -241,6 +241,17 @@ def read_external(path, variable: str | None, grid, *, time_units: str | None = 
     out = regrid(da, grid, path=path, require_cover=False)
     out.name = "twsa"
     return out
+
+
+def external_dataset(settings: dict, path, name: str, grid) -> xr.Dataset:
+    """An external product's file (`settings`: evaluation.external.<name>) as a TWSA file on the analysis `grid`."""
+    da = read_external(path, settings.get("variable"), grid, time_units=settings.get("time_units"),
+                       units=settings.get("units"))
+    ds = grid.coords()
+    ds["twsa"] = da.assign_attrs(units="cm", standard_name="lwe_thickness", grid_mapping="crs",
+                                 long_name=f"TWSA of the external product {name}")
+    ds = ds.assign_coords(time=("time", da["time"].values, {"standard_name": "time", "axis": "T"}))
+    return ds.assign_attrs(title=f"External TWSA product {name}", source=str(path))
 
 
 # --- aggregation ------------------------------------------------------------------------------------------
@@ -465,3 +476,15 @@ def summary_table(scores: dict[str, xr.Dataset], periods, metrics=("r", "nse")) 
                 row[f"{short[m]} {period}"] = float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
         rows[product] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+
+def truth_skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order) -> pd.DataFrame:
+    """The demo's skill benchmark: median skill of every product against the true TWSA per aridity class
+    (and over all cells), by period, then class; the products keep the workflow's order."""
+    truth_scores = {p: ds.sel(period=[x for x in ds["period"].values if x in TRUTH_PERIODS])
+                    for p, ds in scores.items()}
+    table = medians(truth_scores, classes, order, "aridity_class")
+    table["period"] = pd.Categorical(table["period"], list(TRUTH_PERIODS))
+    table["aridity_class"] = pd.Categorical(table["aridity_class"], [*order, "all"])
+    return table.sort_values(["period", "aridity_class"], kind="stable")

@@ -26,10 +26,10 @@ from optuna.trial import TrialState
 
 from .periods import TRAIN, VAL
 from .device import resolve_device
-from .hyperparameters import Hyperparameters, MissingStudyError, read_published
+from .hyperparameters import Hyperparameters, MissingStudyError, read_published, read_published_lr
 from .merge import PUBLISHED_SELECTION, TUNED_SELECTION
 from .models import BatchedRegressor, select_models
-from .reconstruction import chunk_dataset, fit_cells, prepare
+from .reconstruction import chunk_dataset, fit_cells, prepare, region_arrays
 from .logs import Progress
 from .training import TrainSettings, train
 
@@ -301,3 +301,32 @@ def choose_hyperparameters(cells_of, region: str, model_type: str, settings: dic
         include_current=training["include_current_month"], device=device)
     log.info("tuned hyperparameters: %s", hp)
     return hp, TUNED_SELECTION
+
+
+def retune_region(chunks: list[xr.Dataset], region_path, split_path, region: str, model_type: str,
+                  hyperparameters: dict | None, settings: dict, training: dict, study_path, device_name: str,
+                  studies: bool = False, log: logging.Logger = log):
+    """`screen_and_retune` for one region from its trained `chunks` (those with cells), the files of its cells
+    and stored split and its hyperparameters (None where it is excluded). With `settings["source"]`
+    "published" and the published studies there (`studies`): the authors' re-tuned learning rate, no study.
+
+    Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate); an empty
+    dataset and table where there is nothing trained.
+    """
+    if hyperparameters is None or not chunks:
+        log.warning("%s has no trained cells for %s", region, model_type)
+        return xr.Dataset(), pd.DataFrame(columns=["cell", "lat", "lon", "pcc_train_validation"]), {}, None
+    hp = Hyperparameters.from_dict(hyperparameters)
+    cells_of = region_arrays(region_path, split_path, model_type)
+    published_lr = None
+    if settings["source"] == "published" and studies:
+        with tempfile.TemporaryDirectory() as work:
+            published_lr = read_published_lr(settings["published_dir"], region, model_type, work)
+    return screen_and_retune(
+        chunks, cells_of.x, cells_of.y, cells_of.flags, cells_of.ds["cell"].values, hp, model_type,
+        threshold=training["pcc_threshold"], published_lr=published_lr, lr_trials=settings["lr_trials"],
+        study_path=Path(study_path), study_name=f"{region}-study_LR_OPTUNA_{model_type}", seed=training["seed"],
+        fits=training["fits"], settings=TrainSettings.from_params(training),
+        tune_settings=TrainSettings.from_params(training, tuning=settings),
+        include_current=training["include_current_month"], device=str(resolve_device(device_name, log)),
+        lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"])

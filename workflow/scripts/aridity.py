@@ -13,20 +13,7 @@ def main(snakemake):
     log = setup(snakemake.log[0])
     settings = snakemake.params.aridity
     with xr.open_dataset(snakemake.input.cube) as cube:
-        coords = cube[["lat_bnds", "lon_bnds", "crs"]].load().drop_attrs(deep=False)
-        if settings["source"] in aridity.PET_METHODS:
-            tmp = cube["tmp"].load()
-            pet = (aridity.oudin_pet(tmp) if settings["source"] == "oudin"
-                   else aridity.priestley_taylor_pet(tmp, cube["rad"].load(), cube["rh"].load()))
-            p_yr, pet_yr, ai = aridity.aridity_index(cube["pcp"].load(), pet)
-            method = "P from the cube's pcp; " + aridity.PET_METHODS[settings["source"]]
-        else:
-            ai = aridity.read_aridity_map(settings["path"], settings["variable"], settings["scale"],
-                                          Grid.from_config(snakemake.params.grid))
-            ai = ai.where(cube["twsa"].notnull().any("time"))
-            p_yr = pet_yr = None
-            method = f"user map {settings['path']} x {settings['scale']}"
-    ds = aridity.aridity_dataset(coords, ai, p_yr, pet_yr, method)
+        ds = aridity.aridity_of_cube(cube, settings, Grid.from_config(snakemake.params.grid))
     codes = ds["aridity_class"].values
     for k, name in enumerate(aridity.CLASSES):
         log.info("%-2s %5d cells", name, int((codes == k).sum()))

@@ -5,7 +5,7 @@ from twsrecon.logs import setup
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     dataset, request = snakemake.params.request
     retrieve(dataset, request, {"avgua": snakemake.output.avgua, "avgad": snakemake.output.avgad},
              expected=snakemake.params.variables)

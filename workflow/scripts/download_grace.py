@@ -5,7 +5,7 @@ from twsrecon.logs import setup
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     download_mascon(snakemake.params.version, snakemake.params.period, snakemake.output[0])
 
 

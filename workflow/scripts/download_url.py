@@ -5,7 +5,7 @@ from twsrecon.logs import setup
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     p = snakemake.params
     fetch(p.url, snakemake.output[0], expected_size=p.size, checksum=("sha256", p.sha256) if p.sha256 else None)
 

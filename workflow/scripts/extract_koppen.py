@@ -5,7 +5,7 @@ from twsrecon.logs import setup
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     extract_koppen(snakemake.input[0], snakemake.output[0], snakemake.params.resolution, snakemake.params.member)
 
 

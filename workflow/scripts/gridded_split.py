@@ -15,7 +15,8 @@ def main(snakemake):
         time = cube["time"].values
     ds = gridded_split(splits, coords, time)
     flags = ds["split"]
-    log.info("%d cells with a split; cell-months train %d, validation %d, test %d", int((flags > 0).any("grace_time").sum()),
+    log.info("%d cells with a split; cell-months train %d, validation %d, test %d",
+             int((flags > 0).any("grace_time").sum()),
              int((flags == 1).sum()), int((flags == 2).sum()), int((flags == 3).sum()))
     write_netcdf(ds, snakemake.output[0], {"regions": [s.attrs.get("region") for s in splits]})
 

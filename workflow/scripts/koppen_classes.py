@@ -6,7 +6,7 @@ from twsrecon.logs import setup
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     p = snakemake.params
     build_koppen(snakemake.input.koppen, p.format, Grid.from_config(p.grid), snakemake.output[0],
                  config={"grid": p.grid, "format": p.format, "min_land_fraction": p.min_land_fraction},

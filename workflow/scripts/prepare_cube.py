@@ -10,7 +10,8 @@ def main(snakemake):
     p = snakemake.params
     inp = snakemake.input
     inputs = {
-        "grace": {**p.grace, "path": inp.grace, "scale_factor": inp.get("scale_factor"), "land_mask": inp.get("land_mask")},
+        "grace": {**p.grace, "path": inp.grace, "scale_factor": inp.get("scale_factor"),
+                  "land_mask": inp.get("land_mask")},
         "era5": {"paths": list(inp.era5)},
         "sif": {"path": inp.sif, "variable": p.sif_variable},
     }

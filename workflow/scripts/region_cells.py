@@ -15,8 +15,8 @@ def main(snakemake):
         result = region_cells(cube, classes["kg_class"], region, p.min_cells, p.include, p.fallback)
         log.info("region %s: %d usable cells (%s)", region, result.dataset.sizes["cell"],
                  "included" if result.included else result.reason)
-        write_netcdf(result.dataset.assign_attrs(title=f"Cells of the GR*Ai*CE region {region}: predictor and TWSA series"),
-                     snakemake.output[0],
+        title = f"Cells of the GR*Ai*CE region {region}: predictor and TWSA series"
+        write_netcdf(result.dataset.assign_attrs(title=title), snakemake.output[0],
                      config={"region": region, "min_cells": p.min_cells, "include": p.include, "fallback": p.fallback})
 
 

@@ -12,7 +12,8 @@ def main(snakemake):
     log.info("\n%s", table.to_string(index=False))
     log.info("regions that train: %s", ", ".join(regions_to_train(table)) or "none")
     # Before any heavy job: a figure of a region without cells would fail at the very end of the run.
-    log.info("time-series figures for: %s", ", ".join(pick_timeseries_regions(table, snakemake.params.timeseries_regions)))
+    log.info("time-series figures for: %s",
+             ", ".join(pick_timeseries_regions(table, snakemake.params.timeseries_regions)))
     write_csv(table, snakemake.output[0], config={"regions": [str(p) for p in snakemake.input.regions]})
     require_usable_region(table)  # after the table is written: it shows the counts too
 

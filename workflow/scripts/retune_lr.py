@@ -1,20 +1,13 @@
 """PCC screening of a region's trained cells, learning-rate re-tuning and retraining of the low-PCC cells."""
 
-import tempfile
-from pathlib import Path
-
-import pandas as pd
 import torch
 import xarray as xr
 from safetensors.torch import save_file
 
-from twsrecon.hyperparameters import Hyperparameters, read_published_lr
 from twsrecon.io import atomic_output, read_json, write_csv, write_netcdf
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
-from twsrecon.reconstruction import region_arrays
-from twsrecon.training import TrainSettings, resolve_device
-from twsrecon.tuning import screen_and_retune
+from twsrecon.tuning import retune_region
 
 
 def main(snakemake):
@@ -25,27 +18,10 @@ def main(snakemake):
     hp_file = read_json(snakemake.input.hyperparameters)
     config = {"settings": s, "training": t, "hyperparameters": hp_file.get("hyperparameters")}
     chunks = [c for c in (xr.open_dataset(p).load() for p in snakemake.input.chunks) if "twsa" in c]
-    weights, lr = {}, None
-    if hp_file["excluded"] or not chunks:
-        log.warning("%s has no trained cells for %s", region, model)
-        final = xr.Dataset()
-        table = pd.DataFrame(columns=["cell", "lat", "lon", "pcc_train_validation"])
-    else:
-        hp = Hyperparameters.from_dict(hp_file["hyperparameters"])
-        cells_of = region_arrays(snakemake.input.region, snakemake.input.split, model)
-        published_lr = None
-        if s["source"] == "published" and snakemake.input.studies:
-            with tempfile.TemporaryDirectory() as work:
-                published_lr = read_published_lr(s["published_dir"], region, model, work)
-        final, table, weights, lr = screen_and_retune(
-            chunks, cells_of.x, cells_of.y, cells_of.flags, cells_of.ds["cell"].values, hp, model,
-            threshold=t["pcc_threshold"], published_lr=published_lr, lr_trials=s["lr_trials"],
-            study_path=Path(snakemake.params.study), study_name=f"{region}-study_LR_OPTUNA_{model}", seed=t["seed"],
-            fits=t["fits"],
-            settings=TrainSettings.from_params(t),
-            tune_settings=TrainSettings.from_params(t, tuning=s),
-            include_current=t["include_current_month"], device=str(resolve_device(snakemake.resources.device, log)),
-            lr_cells=s["cells"], lr_trials_at_once=s["lr_trials_at_once"])
+    final, table, weights, lr = retune_region(
+        chunks, snakemake.input.region, snakemake.input.split, region, model,
+        None if hp_file["excluded"] else hp_file["hyperparameters"], s, t, snakemake.params.study,
+        snakemake.resources.device, bool(snakemake.input.studies), log)
     final.attrs.update(title=f"GR*Ai*CE {model} per-cell result of {region} (original and re-tuned fits merged)",
                        region=region, model_type=model, retuned_learning_rate=lr if lr is not None else "none",
                        hyperparameter_selection=hp_file.get("selection", ""))

@@ -6,7 +6,7 @@ from twsrecon.plots import boxplots
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     w = snakemake.wildcards
     labels, order = (ev.region_labels(snakemake.input.koppen) if w.grouping == "region"
                      else ev.aridity_labels(snakemake.input.aridity))

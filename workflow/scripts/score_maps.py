@@ -6,10 +6,10 @@ from twsrecon.plots import score_maps
 
 
 def main(snakemake):
-    log = setup(snakemake.log[0])
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     w = snakemake.wildcards
-    score_maps(ev.read_scores(snakemake.input.scores), w.metric, w.period, ev.PERIOD_LONG[w.period], snakemake.output[0],
-               coast=snakemake.params.coastlines)
+    score_maps(ev.read_scores(snakemake.input.scores), w.metric, w.period, ev.PERIOD_LONG[w.period],
+               snakemake.output[0], coast=snakemake.params.coastlines)
 
 
 if __name__ == "__main__":
