@@ -25,9 +25,11 @@ import xarray as xr
 from safetensors import safe_open
 
 from conftest import REPO, TINY_DEMO, run_snakemake
+from twsrecon import evaluation as ev
+from twsrecon.gapfill import BCNNSettings
+from twsrecon.grid import Grid
 from twsrecon.standin import snakemake_standin
-
-pytestmark = pytest.mark.integration
+from twsrecon.training import TrainSettings
 
 REGION, MODEL = "temperate_nodrywarmsum", "LSTM"
 CONFIG = {
@@ -100,6 +102,35 @@ def run_main(work, tmp_path, monkeypatch):
     return run
 
 
+# --- what the scripts call now, on its own ---
+
+
+def test_tuning_settings_come_from_one_place():
+    training = {"epochs": 50, "patience": 10, "batch_size": 32, "shuffle": False, "fits": 3}
+    tuning = {"epochs": 5, "patience": 2, "batch_size": 0, "trials": 9}
+    assert TrainSettings.from_params(training) == TrainSettings(epochs=50, patience=10, batch_size=32, shuffle=False)
+    assert TrainSettings.from_params(training, tuning=tuning) == TrainSettings(epochs=5, patience=2, batch_size=32,
+                                                                                 shuffle=False)
+    assert TrainSettings.from_params(training, tuning={**tuning, "batch_size": 8}).batch_size == 8
+
+
+def test_bcnn_settings_from_params():
+    params = {"lags": [0, 1, 2], "particles": 2, "n_features": 4, "epochs": 2, "learning_rate": 1e-3, "batch_size": 8,
+              "domain": None, "resolution": 1.0, "ice_classes": [30], "bf16": False}
+    settings = BCNNSettings.from_params(params)
+    assert settings.lags == [0, 1, 2] and settings.ice_classes == [30] and not settings.bf16
+    with pytest.raises(KeyError):
+        BCNNSettings.from_params({k: v for k, v in params.items() if k != "lags"})
+
+
+def test_external_dataset_is_a_twsa_file_on_the_grid(shared_data):
+    path = shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
+    ds = ev.external_dataset({"variable": "lwe_thickness"}, path, "mine", Grid(1.0, 20, 24, 76, 80))
+    assert ds["twsa"].sizes == {"time": 244, "lat": 4, "lon": 4} and ds["twsa"].attrs["units"] == "cm"
+    assert ds["time"].attrs["axis"] == "T" and ds.attrs["title"] == "External TWSA product mine"
+    assert ds.attrs["source"] == str(path) and {"lat_bnds", "lon_bnds", "crs"} <= set(ds.variables)
+
+
 def same_netcdf(old, new, rtol=1e-6):
     with xr.open_dataset(old) as a, xr.open_dataset(new) as b:
         assert set(a.variables) == set(b.variables)
@@ -123,6 +154,7 @@ def test_standin_behaves_as_a_job():
     assert s.params.grid == {"resolution": 1} and s.wildcards.chunk == "0" and s.resources.device == "cpu"
 
 
+@pytest.mark.integration
 def test_prepare_cube_main(run_main):
     outputs, log = run_main("prepare_cube")
     for old, new in outputs.values():
@@ -130,6 +162,7 @@ def test_prepare_cube_main(run_main):
     assert "cube written to" in log
 
 
+@pytest.mark.integration
 def test_hyperparameters_main(run_main):
     outputs, log = run_main("hyperparameters")  # the job's finished study: the same choice, no new trial
     old, new = (json.loads(p.read_text()) for p in outputs[0])
@@ -137,6 +170,7 @@ def test_hyperparameters_main(run_main):
     assert "tuned hyperparameters" in log
 
 
+@pytest.mark.integration
 def test_train_chunk_main(run_main):
     outputs, log = run_main("train_chunk")
     same_netcdf(*outputs["chunk"], rtol=1e-5)
@@ -144,6 +178,7 @@ def test_train_chunk_main(run_main):
     assert "training" in log and "median PCC train+validation" in log
 
 
+@pytest.mark.integration
 def test_bcnn_main(run_main, capsys):
     outputs, log = run_main("bcnn")
     for name in ("product", "scores"):
@@ -155,6 +190,7 @@ def test_bcnn_main(run_main, capsys):
     assert "BCNN beats GRACE trend+season" in capsys.readouterr().out  # the demo has a truth
 
 
+@pytest.mark.integration
 def test_retune_lr_main(run_main):
     outputs, log = run_main("retune_lr")
     same_netcdf(*outputs["final"], rtol=1e-5)
