@@ -28,8 +28,12 @@ from conftest import REPO, TINY_DEMO, run_snakemake
 from twsrecon import evaluation as ev
 from twsrecon.gapfill import BCNNSettings
 from twsrecon.grid import Grid
+from twsrecon.hyperparameters import MissingStudyError
+from twsrecon.merge import TUNED_SELECTION
+from twsrecon.reconstruction import RegionArrays
 from twsrecon.standin import snakemake_standin
 from twsrecon.training import TrainSettings
+from twsrecon.tuning import choose_hyperparameters
 
 REGION, MODEL = "temperate_nodrywarmsum", "LSTM"
 CONFIG = {
@@ -129,6 +133,26 @@ def test_external_dataset_is_a_twsa_file_on_the_grid(shared_data):
     assert ds["twsa"].sizes == {"time": 244, "lat": 4, "lon": 4} and ds["twsa"].attrs["units"] == "cm"
     assert ds["time"].attrs["axis"] == "T" and ds.attrs["title"] == "External TWSA product mine"
     assert ds.attrs["source"] == str(path) and {"lat_bnds", "lon_bnds", "crs"} <= set(ds.variables)
+
+
+def test_missing_published_study_stops_or_falls_back_to_tuning(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    cells, months = 3, 48
+    flags = np.tile(np.repeat(np.array([1, 2, 1, 3], np.int8), 12), (cells, 1))
+    cells_of = RegionArrays(xr.Dataset(coords={"cell": np.arange(cells)}), rng.normal(size=(cells, months, 2)),
+                            rng.normal(size=(cells, months)), flags)
+    settings = {"source": "published", "published_dir": str(tmp_path / "none"), "fallback_to_tune": False,
+                "trials": 1, "cells": 2, "epochs": 1, "patience": 1, "batch_size": 0,
+                "search_space": {"units": [2, 4], "window": [3, 6], "window_step": 3, "learning_rate": [1e-3, 1e-2],
+                                 "n_layers": [1, 1], "n_units": [2, 4]}}
+    training = {"seed": 1, "epochs": 3, "patience": 2, "batch_size": 16, "include_current_month": False}
+    with pytest.raises(MissingStudyError):
+        choose_hyperparameters(cells_of, REGION, MODEL, settings, training, tmp_path / "s.journal", "cpu")
+    with caplog.at_level(logging.WARNING, logger="twsrecon"):
+        hp, selection = choose_hyperparameters(cells_of, REGION, MODEL, {**settings, "fallback_to_tune": True},
+                                               training, tmp_path / "s.journal", "cpu")
+    assert selection == TUNED_SELECTION and hp.source.startswith("tuned: study")
+    assert "FALLBACK TO TUNING in temperate_nodrywarmsum for LSTM" in caplog.text
 
 
 def same_netcdf(old, new, rtol=1e-6):
