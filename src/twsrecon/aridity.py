@@ -125,3 +125,22 @@ def class_names(codes) -> np.ndarray:
     """Class labels for codes from `classify` ('' where unknown)."""
     labels = np.array(("",) + CLASSES, dtype=object)
     return labels[np.asarray(codes, int) + 1]
+
+
+def aridity_of_cube(cube: xr.Dataset, settings: dict, grid) -> xr.Dataset:
+    """The aridity index and classes of the cube's cells: P/PET from the cube's own fields where
+    `settings["source"]` is a PET method, else the user's map (aridity.path) on the analysis `grid`,
+    kept where the cube has GRACE data."""
+    coords = cube[["lat_bnds", "lon_bnds", "crs"]].load().drop_attrs(deep=False)
+    source = settings["source"]
+    if source in PET_METHODS:
+        tmp = cube["tmp"].load()
+        pet = oudin_pet(tmp) if source == "oudin" else priestley_taylor_pet(tmp, cube["rad"].load(), cube["rh"].load())
+        p_yr, pet_yr, ai = aridity_index(cube["pcp"].load(), pet)
+        method = "P from the cube's pcp; " + PET_METHODS[source]
+    else:
+        ai = read_aridity_map(settings["path"], settings["variable"], settings["scale"], grid)
+        ai = ai.where(cube["twsa"].notnull().any("time"))
+        p_yr = pet_yr = None
+        method = f"user map {settings['path']} x {settings['scale']}"
+    return aridity_dataset(coords, ai, p_yr, pet_yr, method)

@@ -129,6 +129,85 @@ def score_dataset(scores: xr.Dataset, coords: xr.Dataset, product: str, descript
     return ds
 
 
+def _read(path, *names) -> xr.Dataset:
+    """The variables `names` of one file, read once."""
+    with xr.open_dataset(path) as ds:
+        return ds[list(names)].load()
+
+
+def _field(path, name) -> xr.DataArray:
+    return _read(path, name)[name]
+
+
+def score_product(kind: str, product: str, *, cube, truth=None, split=None, reconstruction=None, evaluation=None,
+                  production=None, external=None, gap_product=None, holdout=None, log=None) -> xr.Dataset:
+    """The score file of one product (paths in, the dataset out): its simulations, references, masks per period.
+
+    `kind` is reconstruction, baseline, external or bcnn; each scores against GRACE on the stored split (the BCNN
+    on its own evaluation design), against the demo truth where there is one (`truth`), and a reconstruction
+    against the BCNN gap fill too (`gap_product`). `holdout`: the split.holdout spans, scored as one more period.
+    """
+    grid = _read(cube, "twsa", "lat_bnds", "lon_bnds", "crs")
+    grace = grid["twsa"]
+    coords = grid[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
+    time = pd.DatetimeIndex(grace["time"].values)
+    true = on_time(_field(truth, "twsa"), time) if truth else None
+
+    flags, design = None, ""
+    if kind != "bcnn":  # one stored split for every reconstruction, baseline and external product
+        stored = _read(split, "split")
+        flags = split_on(stored["split"], time)
+        design = split_design(stored.attrs)
+    if kind == "reconstruction":
+        sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(reconstruction, "twsa"))
+        description = f"GR*Ai*CE {product} reconstruction"
+    elif kind == "bcnn":
+        sims = {}
+        if evaluation:
+            fit = _field(evaluation, "twsa_bcnn")
+            flags = bcnn_split(pd.DatetimeIndex(fit["time"].values), on_time(grace, fit["time"].values))
+            flags = on_time(flags, time, fill=0).astype("int8")
+            sims.update(dict.fromkeys(GRACE_PERIODS, fit))
+            design = BCNN_DESIGN
+        if production:
+            sims.update(dict.fromkeys(TRUTH_PERIODS, _field(production, "twsa_bcnn")))
+        description = (f"BCNN mean with predictors {product.removeprefix('BCNN_')}: evaluation fit on its test "
+                       "period against GRACE, production fit against the truth")
+    else:
+        if kind == "baseline":
+            sim = baselines(grace, flags)[product]
+            description = f"{product} baseline fit on the training months of the stored split"
+        else:
+            sim = _field(external, "twsa")
+            description = f"external product {product}, regridded to the analysis grid"
+        sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], sim)
+
+    refs, masks = {}, {}
+    if flags is not None:
+        for period, flag in GRACE_PERIODS.items():
+            refs[period], masks[period] = grace, flags == flag
+        if kind != "bcnn" and holdout:  # how skill holds on one contiguous block
+            sims["holdout"] = sims["test"]
+            refs["holdout"], masks["holdout"] = grace, holdout_mask(flags, holdout)
+    if true is not None:
+        for period, mask in truth_masks(time).items():
+            refs[period], masks[period] = true, mask
+    if kind == "reconstruction" and gap_product:
+        bcnn = _field(gap_product, "twsa")
+        refs[AGREEMENT_PERIOD] = bcnn
+        masks[AGREEMENT_PERIOD] = xr.DataArray(in_periods(pd.DatetimeIndex(bcnn["time"].values), [GAP]), dims="time",
+                                               coords={"time": bcnn["time"]})
+        sims[AGREEMENT_PERIOD] = sims["test"]
+
+    scores = score_periods(sims, refs, masks)
+    if log is not None:
+        for period in scores["period"].values:
+            s = scores.sel(period=period)
+            log.info("%s %-12s cells %5d  median r %.3f  nse %.3f", product, period, int(s["r"].notnull().sum()),
+                     float(s["r"].median()), float(s["nse"].median()))
+    return score_dataset(scores, coords, product, description, design)
+
+
 # --- external products ----------------------------------------------------------------------------------
 
 
@@ -162,6 +241,17 @@ def read_external(path, variable: str | None, grid, *, time_units: str | None = 
     out = regrid(da, grid, path=path, require_cover=False)
     out.name = "twsa"
     return out
+
+
+def external_dataset(settings: dict, path, name: str, grid) -> xr.Dataset:
+    """An external product's file (`settings`: evaluation.external.<name>) as a TWSA file on the analysis `grid`."""
+    da = read_external(path, settings.get("variable"), grid, time_units=settings.get("time_units"),
+                       units=settings.get("units"))
+    ds = grid.coords()
+    ds["twsa"] = da.assign_attrs(units="cm", standard_name="lwe_thickness", grid_mapping="crs",
+                                 long_name=f"TWSA of the external product {name}")
+    ds = ds.assign_coords(time=("time", da["time"].values, {"standard_name": "time", "axis": "T"}))
+    return ds.assign_attrs(title=f"External TWSA product {name}", source=str(path))
 
 
 # --- aggregation ------------------------------------------------------------------------------------------
@@ -386,3 +476,15 @@ def summary_table(scores: dict[str, xr.Dataset], periods, metrics=("r", "nse")) 
                 row[f"{short[m]} {period}"] = float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
         rows[product] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+
+def truth_skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order) -> pd.DataFrame:
+    """The demo's skill benchmark: median skill of every product against the true TWSA per aridity class
+    (and over all cells), by period, then class; the products keep the workflow's order."""
+    truth_scores = {p: ds.sel(period=[x for x in ds["period"].values if x in TRUTH_PERIODS])
+                    for p, ds in scores.items()}
+    table = medians(truth_scores, classes, order, "aridity_class")
+    table["period"] = pd.Categorical(table["period"], list(TRUTH_PERIODS))
+    table["aridity_class"] = pd.Categorical(table["aridity_class"], [*order, "all"])
+    return table.sort_values(["period", "aridity_class"], kind="stable")

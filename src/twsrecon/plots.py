@@ -226,3 +226,13 @@ def summary(table, table_title: str, gap_map: tuple[xr.DataArray, str, str], reg
     timeseries_axes(fig.add_subplot(grid[1, :]), region, series, band, reference, gap, legend_cols=3)
     fig.suptitle("Summary of the run", fontsize=13)
     save(fig, path)
+
+
+def gap_means(path, *names) -> tuple[list[xr.DataArray], int, str]:
+    """The gap-filled record's variables `names` averaged over its mission-gap months, with the number of those
+    months and their span (the gap maps' titles say both)."""
+    with xr.open_dataset(path) as ds:
+        gap = ds["mission_gap"].values == 1
+        means = [ds[name].isel(time=gap).mean("time").load() for name in names]
+        span = f"{str(ds['time'].values[gap][0])[:7]}…{str(ds['time'].values[gap][-1])[:7]}"
+    return means, int(gap.sum()), span

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .device import resolve_device
 from .features import RobustScaler, reference, windows
 from .periods import SPLIT_ATTRS, TRAIN, VAL
 from .hyperparameters import Hyperparameters
@@ -180,3 +181,29 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
                 "time": ds["time"].values, "feature": feats},
     )
     return out
+
+
+def train_chunk(cells_of: RegionArrays, chunk: int, n_chunks: int, hyperparameters: dict | None, model_type: str,
+                training: dict, device_name: str, region: str = "", log: logging.Logger = log
+                ) -> tuple[xr.Dataset, dict]:
+    """Step 5 for one chunk of a region's cells: `training["fits"]` fits per cell, all at once, each cell's best
+    kept and every month predicted. `hyperparameters`: the region's (None where it is excluded). Returns the
+    per-cell dataset and the kept fits' weights (on the CPU); with no cell to train, the cells' and months'
+    coordinates only and no weights."""
+    idx = chunk_cells(cells_of.ds.sizes["cell"], n_chunks, chunk)
+    cells_of = cells_of.subset(idx)
+    ds = cells_of.ds
+    if hyperparameters is None or len(idx) == 0:
+        log.warning("no cells to train in %s chunk %d for %s", region, chunk, model_type)
+        return xr.Dataset(coords={"cell": ds["cell"].values, "time": ds["time"].values}), {}
+    hp = Hyperparameters.from_dict(hyperparameters)
+    device = resolve_device(device_name, log)
+    log.info("training %d cells x %d fits of %s in %s on %s with %s", len(idx), training["fits"], model_type, region,
+             device, hp)
+    res = fit_cells(cells_of.x, cells_of.y, cells_of.flags, ds["cell"].values, hp, model_type, fits=training["fits"],
+                    seed=training["seed"], settings=TrainSettings.from_params(training),
+                    include_current=training["include_current_month"], device=str(device))
+    out = chunk_dataset(ds, res, cells_of.y, model_type, hp.learning_rate)
+    log.info("median PCC train+validation %.3f, test %.3f", float(out["pcc_train_validation"].median()),
+             float(out["pcc_test"].median()))
+    return out, {k: v.cpu() for k, v in res.weights.items()}

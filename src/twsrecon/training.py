@@ -45,9 +45,13 @@ class TrainSettings:
     compile: bool = False
 
     @classmethod
-    def from_params(cls, params: dict, **override) -> "TrainSettings":
-        """Settings from a rule's `params` (the config keys of models.*), with e.g. tuning's epochs on top."""
+    def from_params(cls, params: dict, tuning: dict | None = None, **override) -> "TrainSettings":
+        """Settings from a rule's `params` (the config keys of models.*). With `tuning` (the hyperparameters.*
+        keys): the tuning trials' own epochs, patience and batch size (0: the training's)."""
         keys = ("epochs", "patience", "batch_size", "shuffle", "restore_best", "compact", "compile")
+        if tuning is not None:
+            override = {"epochs": tuning["epochs"], "patience": tuning["patience"],
+                        "batch_size": tuning["batch_size"] or params["batch_size"]} | override
         return cls(**{k: params[k] for k in keys if k in params} | override)
 
 

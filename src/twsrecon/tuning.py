@@ -11,6 +11,7 @@ and the rerun only adds the missing ones.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +25,11 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from .periods import TRAIN, VAL
-from .hyperparameters import Hyperparameters
+from .device import resolve_device
+from .hyperparameters import Hyperparameters, MissingStudyError, read_published, read_published_lr
+from .merge import PUBLISHED_SELECTION, TUNED_SELECTION
 from .models import BatchedRegressor, select_models
-from .reconstruction import chunk_dataset, fit_cells, prepare
+from .reconstruction import chunk_dataset, fit_cells, prepare, region_arrays
 from .logs import Progress
 from .training import TrainSettings, train
 
@@ -264,3 +267,66 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
     table["kept"] = improved
     weights = select_models(res.weights, np.flatnonzero(improved))
     return combined, table, weights, lr
+
+
+def choose_hyperparameters(cells_of, region: str, model_type: str, settings: dict, training: dict, study_path,
+                           device_name: str, log: logging.Logger = log) -> tuple[Hyperparameters, str]:
+    """Steps 1-4 for one region and model type: the authors' published study where `settings["source"]` is
+    "published", else (or, with `fallback_to_tune`, where that study is missing) an Optuna study on a sample
+    of the region's cells `cells_of`. Returns the hyperparameters and how they were selected."""
+    if settings["source"] == "published":
+        try:
+            with tempfile.TemporaryDirectory() as work:
+                hp = read_published(settings["published_dir"], region, model_type, work)
+            log.info("published hyperparameters: %s", hp)
+            log.warning("%s", PUBLISHED_SELECTION)
+            return hp, PUBLISHED_SELECTION
+        except MissingStudyError as err:
+            if not settings["fallback_to_tune"]:
+                raise
+            # Loud: these hyperparameters will not be the authors' (the dry run counted such jobs, common.smk)
+            log.warning("FALLBACK TO TUNING in %s for %s: %s. hyperparameters.fallback_to_tune is set, so this job "
+                        "runs %d Optuna trials instead of reading the authors' study; put the study there to use "
+                        "the published hyperparameters (config/README.md, 'The authors' Optuna studies')",
+                        region, model_type, err, settings["trials"])
+    device = resolve_device(device_name, log)
+    n = len(cells_of.x)
+    sample = cells_of.subset(sample_cells(n, settings["cells"], training["seed"]))
+    log.info("tuning %s in %s on %d of %d cells, %d trials, on the stored split's training and validation months",
+             model_type, region, len(sample.x), n, settings["trials"])
+    hp = tune_hyperparameters(
+        study_path, f"{region}-study_OPTUNA_{model_type}", sample.x, sample.y, sample.flags, model_type,
+        n_trials=settings["trials"], space=settings["search_space"], seed=training["seed"],
+        settings=TrainSettings.from_params(training, tuning=settings),
+        include_current=training["include_current_month"], device=device)
+    log.info("tuned hyperparameters: %s", hp)
+    return hp, TUNED_SELECTION
+
+
+def retune_region(chunks: list[xr.Dataset], region_path, split_path, region: str, model_type: str,
+                  hyperparameters: dict | None, settings: dict, training: dict, study_path, device_name: str,
+                  studies: bool = False, log: logging.Logger = log):
+    """`screen_and_retune` for one region from its trained `chunks` (those with cells), the files of its cells
+    and stored split and its hyperparameters (None where it is excluded). With `settings["source"]`
+    "published" and the published studies there (`studies`): the authors' re-tuned learning rate, no study.
+
+    Returns (merged dataset, low-PCC table, weights of the kept retrained fits, new learning rate); an empty
+    dataset and table where there is nothing trained.
+    """
+    if hyperparameters is None or not chunks:
+        log.warning("%s has no trained cells for %s", region, model_type)
+        return xr.Dataset(), pd.DataFrame(columns=["cell", "lat", "lon", "pcc_train_validation"]), {}, None
+    hp = Hyperparameters.from_dict(hyperparameters)
+    cells_of = region_arrays(region_path, split_path, model_type)
+    published_lr = None
+    if settings["source"] == "published" and studies:
+        with tempfile.TemporaryDirectory() as work:
+            published_lr = read_published_lr(settings["published_dir"], region, model_type, work)
+    return screen_and_retune(
+        chunks, cells_of.x, cells_of.y, cells_of.flags, cells_of.ds["cell"].values, hp, model_type,
+        threshold=training["pcc_threshold"], published_lr=published_lr, lr_trials=settings["lr_trials"],
+        study_path=Path(study_path), study_name=f"{region}-study_LR_OPTUNA_{model_type}", seed=training["seed"],
+        fits=training["fits"], settings=TrainSettings.from_params(training),
+        tune_settings=TrainSettings.from_params(training, tuning=settings),
+        include_current=training["include_current_month"], device=str(resolve_device(device_name, log)),
+        lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"])

@@ -1,15 +1,12 @@
 """An external TWSA product against GRACE and each of our products, per region, over the months both cover."""
 
+from pathlib import Path
+
+import xarray as xr
+
+from twsrecon import evaluation as ev
+from twsrecon.io import write_csv
 from twsrecon.logs import setup
-
-log = setup(snakemake.log[0])
-
-from pathlib import Path  # noqa: E402
-
-import xarray as xr  # noqa: E402
-
-from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.io import write_csv  # noqa: E402
 
 
 def twsa(path):
@@ -17,14 +14,20 @@ def twsa(path):
         return ds["twsa"].load()
 
 
-external = twsa(snakemake.input.external)
-ours = {"GRACE": twsa(snakemake.input.cube)}
-for path in snakemake.input.reconstructions:
-    ours[Path(path).stem] = twsa(path)  # results/reconstruction/<MODEL>.nc
-for path in snakemake.input.gap_product:  # none when the gap fill is off
-    ours["BCNN_gapfilled"] = twsa(path)
-regions, order = ev.region_labels(snakemake.input.koppen)
-table = ev.external_agreement(external, ours, regions, order)
-table.insert(0, "external", snakemake.wildcards.external)
-log.info("\n%s", table.to_string(index=False))
-write_csv(table, snakemake.output[0], {"external": snakemake.wildcards.external})
+def main(snakemake):
+    log = setup(snakemake.log[0])
+    external = twsa(snakemake.input.external)
+    ours = {"GRACE": twsa(snakemake.input.cube)}
+    for path in snakemake.input.reconstructions:
+        ours[Path(path).stem] = twsa(path)  # results/reconstruction/<MODEL>.nc
+    for path in snakemake.input.gap_product:  # none when the gap fill is off
+        ours["BCNN_gapfilled"] = twsa(path)
+    regions, order = ev.region_labels(snakemake.input.koppen)
+    table = ev.external_agreement(external, ours, regions, order)
+    table.insert(0, "external", snakemake.wildcards.external)
+    log.info("\n%s", table.to_string(index=False))
+    write_csv(table, snakemake.output[0], {"external": snakemake.wildcards.external})
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (Snakemake defines it)

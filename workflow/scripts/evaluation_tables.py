@@ -1,21 +1,25 @@
 """Median skill per Köppen–Geiger region and per aridity class; pairwise product comparisons."""
 
+from twsrecon import evaluation as ev
+from twsrecon.io import write_csv
 from twsrecon.logs import setup
 
-log = setup(snakemake.log[0])
 
-from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.io import write_csv  # noqa: E402
+def main(snakemake):
+    log = setup(snakemake.log[0])
+    scores = ev.read_scores(snakemake.input.scores)
+    regions, region_order = ev.region_labels(snakemake.input.koppen)
+    classes, class_order = ev.aridity_labels(snakemake.input.aridity)
+    meta = {"products": list(scores)}
+    write_csv(ev.medians(scores, regions, region_order, "region"), snakemake.output.by_region, meta)
+    by_aridity = ev.medians(scores, classes, class_order, "aridity_class")
+    write_csv(by_aridity, snakemake.output.by_aridity, meta)
+    comparisons = ev.compare(scores, ev.comparison_pairs(scores))
+    write_csv(comparisons, snakemake.output.comparisons, meta)
+    write_csv(ev.scored_months(scores), snakemake.output.scored_months, meta)
+    log.info("median skill per aridity class:\n%s", by_aridity.to_string(index=False))
+    log.info("comparisons:\n%s", comparisons.to_string(index=False))
 
-scores = ev.read_scores(snakemake.input.scores)
-regions, region_order = ev.region_labels(snakemake.input.koppen)
-classes, class_order = ev.aridity_labels(snakemake.input.aridity)
-meta = {"products": list(scores)}
-write_csv(ev.medians(scores, regions, region_order, "region"), snakemake.output.by_region, meta)
-by_aridity = ev.medians(scores, classes, class_order, "aridity_class")
-write_csv(by_aridity, snakemake.output.by_aridity, meta)
-comparisons = ev.compare(scores, ev.comparison_pairs(scores))
-write_csv(comparisons, snakemake.output.comparisons, meta)
-write_csv(ev.scored_months(scores), snakemake.output.scored_months, meta)
-log.info("median skill per aridity class:\n%s", by_aridity.to_string(index=False))
-log.info("comparisons:\n%s", comparisons.to_string(index=False))
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (Snakemake defines it)

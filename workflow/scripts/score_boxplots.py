@@ -1,14 +1,18 @@
 """Boxplots of per-cell PCC and NSE per Köppen–Geiger region or aridity class, one box per product."""
 
+from twsrecon import evaluation as ev
 from twsrecon.logs import setup
+from twsrecon.plots import boxplots
 
-log = setup(snakemake.log[0])
 
-from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.plots import boxplots  # noqa: E402
+def main(snakemake):
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
+    w = snakemake.wildcards
+    labels, order = (ev.region_labels(snakemake.input.koppen) if w.grouping == "region"
+                     else ev.aridity_labels(snakemake.input.aridity))
+    boxplots(ev.read_scores(snakemake.input.scores), labels, order, w.period, ev.PERIOD_LONG[w.period],
+             "region" if w.grouping == "region" else "aridity class", snakemake.output[0])
 
-w = snakemake.wildcards
-labels, order = (ev.region_labels(snakemake.input.koppen) if w.grouping == "region"
-                 else ev.aridity_labels(snakemake.input.aridity))
-boxplots(ev.read_scores(snakemake.input.scores), labels, order, w.period, ev.PERIOD_LONG[w.period],
-         "region" if w.grouping == "region" else "aridity class", snakemake.output[0])
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (Snakemake defines it)

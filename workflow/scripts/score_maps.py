@@ -1,12 +1,16 @@
 """Maps of one metric per product for one period."""
 
+from twsrecon import evaluation as ev
 from twsrecon.logs import setup
+from twsrecon.plots import score_maps
 
-log = setup(snakemake.log[0])
 
-from twsrecon import evaluation as ev  # noqa: E402
-from twsrecon.plots import score_maps  # noqa: E402
+def main(snakemake):
+    setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
+    w = snakemake.wildcards
+    score_maps(ev.read_scores(snakemake.input.scores), w.metric, w.period, ev.PERIOD_LONG[w.period],
+               snakemake.output[0], coast=snakemake.params.coastlines)
 
-w = snakemake.wildcards
-score_maps(ev.read_scores(snakemake.input.scores), w.metric, w.period, ev.PERIOD_LONG[w.period], snakemake.output[0],
-           coast=snakemake.params.coastlines)
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (Snakemake defines it)
