@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from twsrecon.baselines import linear_trend, trend_plus_season, trend_values
-from twsrecon.gapfill import prepare_gapfill
+from twsrecon.gapfill import Standardiser, prepare_gapfill
 from twsrecon.periods import GAP, in_periods
 from twsrecon.io import read_csv
 
@@ -59,6 +59,38 @@ def test_inputs_masks_and_experiments():
     assert prod.train.all() and not prod.test.any()
     np.testing.assert_allclose(np.nanstd(data.y[data.train][data.mask[data.train]]), 1.0, rtol=0.05)
 
+
+
+def test_target_scaling_per_cell_or_global():
+    cube = tiny_cube()
+    cube["twsa"][:, 1, 1] *= 10.0  # one cell ten times as variable as the others
+    cell = prepare_gapfill(cube, ["pcp"], [0], "evaluation")
+    glob = prepare_gapfill(cube, ["pcp"], [0], "evaluation", target_scaling="global")
+    train = cell.train[:, None, None] & cell.mask
+    y = np.where(train, cell.y, np.nan)[:, cell.land]  # (T, land cells)
+    # per cell: every land cell's training target has mean 0 and spread 1 on its own ...
+    np.testing.assert_allclose(np.nanmean(y, 0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.nanstd(y, 0), 1.0, rtol=1e-4)
+    # ... and its scale (what turns the network's noise into cm) is the cell's own spread in cm
+    detrended = np.where(train, cell.observed - cell.trend, np.nan)
+    np.testing.assert_allclose(cell.target_scaler.std[0][cell.land], np.nanstd(detrended[:, cell.land], 0), rtol=1e-6)
+    assert cell.target_scaler.std[0, 1, 1] > 5 * np.median(cell.target_scaler.std[0][cell.land])
+    # global: one scale for the grid, the pooled training spread
+    assert glob.target_scaler.std.size == 1
+    np.testing.assert_allclose(glob.target_scaler.std.item(), np.nanstd(detrended), rtol=1e-6)
+    with pytest.raises(ValueError, match="target_scaling"):
+        prepare_gapfill(cube, ["pcp"], [0], "evaluation", target_scaling="per_region")
+
+
+def test_per_cell_scaler_falls_back_to_the_global_scale_where_a_cell_has_too_few_months():
+    values = np.full((10, 1, 3), np.nan)
+    values[:, 0, 0] = np.arange(10.0)
+    values[:2, 0, 1] = [5.0, 7.0]  # two months only
+    scaler = Standardiser.per_cell(values)
+    assert scaler.mean[0, 0, 0] == 4.5 and scaler.std[0, 0, 0] == pytest.approx(np.std(np.arange(10.0)))
+    pooled = np.nanstd(values)
+    assert scaler.std[0, 0, 1] == pytest.approx(pooled) and scaler.mean[0, 0, 1] == 0.0
+    assert scaler.std[0, 0, 2] == pytest.approx(pooled) and scaler.mean[0, 0, 2] == 0.0  # no month at all
 
 def test_trend_plus_season_baseline_reproduces_trend_and_cycle():
     time = pd.date_range("2002-04-01", "2021-12-01", freq="MS")

@@ -34,6 +34,21 @@ class Standardiser:
         std = np.nanstd(values, axis=axes, keepdims=True)
         return cls(mean, np.where(std > 0, std, 1.0))
 
+    @classmethod
+    def per_cell(cls, values: np.ndarray, min_months: int = 3) -> "Standardiser":
+        """Mean and spread of each cell over time (T, H, W) -> (1, H, W). The network's noise precision is in
+        these units, so the interval in cm follows each cell's own variability (one global scale makes it
+        as wide in a desert as in a rainforest). Cells with fewer than `min_months` values take the global
+        scale (and a zero mean), so no cell is scaled by a spread it cannot estimate."""
+        pooled = cls.fit(values, axes=None)
+        n = np.isfinite(values).sum(0, keepdims=True)
+        filled = np.where(n > 0, values, 0.0)  # all-NaN cells: no mean-of-empty warnings, replaced below
+        total = np.nansum(filled, axis=0, keepdims=True)
+        mean = total / np.maximum(n, 1)
+        std = np.sqrt(np.nansum((filled - mean) ** 2 * np.isfinite(values), axis=0, keepdims=True) / np.maximum(n, 1))
+        enough = (n >= min_months) & (std > 0)
+        return cls(np.where(enough, mean, 0.0), np.where(enough, std, pooled.std))
+
     def transform(self, x):
         return (x - self.mean) / self.std
 
@@ -166,9 +181,11 @@ def bcnn_grid(lat: np.ndarray, lon: np.ndarray, resolution_deg: float, domain: d
 
 
 def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], experiment: str,
-                    ice: np.ndarray | None = None, inputs: bool = True) -> GapfillData:
+                    ice: np.ndarray | None = None, inputs: bool = True, target_scaling: str = "cell") -> GapfillData:
     """The BCNN's inputs and targets on the cube's grid; `ice` (H, W) marks ice-sheet cells (left out of
-    the loss and the scores); `inputs=False` skips the predictor images (scoring on the analysis grid)."""
+    the loss and the scores); `inputs=False` skips the predictor images (scoring on the analysis grid).
+    `target_scaling`: the detrended target standardised per cell ("cell") or with one mean and spread for
+    the whole grid ("global", the published code's choice), on the training months."""
     twsa = cube["twsa"].values.astype(np.float64)
     all_time = pd.DatetimeIndex(cube["time"].values)
     has = np.isfinite(twsa).any((1, 2))
@@ -196,7 +213,13 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
     slope, intercept = linear_trend(twsa, years_all, use)
     trend = trend_values(slope, intercept, years_all[era])
     detrended = observed - trend
-    target_scaler = Standardiser.fit(np.where(train[:, None, None], detrended, np.nan), axes=None)
+    train_target = np.where(train[:, None, None], detrended, np.nan)
+    if target_scaling == "cell":
+        target_scaler = Standardiser.per_cell(train_target)
+    elif target_scaling == "global":
+        target_scaler = Standardiser.fit(train_target, axes=None)
+    else:
+        raise ValueError(f"unknown gapfill.target_scaling {target_scaling!r}: cell or global")
     y = target_scaler.transform(detrended)
 
     channels, fields = [], []
@@ -354,6 +377,7 @@ class BCNNSettings:
     resolution: float
     ice_classes: list
     bf16: bool
+    target_scaling: str
 
     @classmethod
     def from_params(cls, params: dict) -> "BCNNSettings":
@@ -405,7 +429,8 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
 
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
     grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
-    fit_data = prepare_gapfill(grid.coarsen(cube), predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice))
+    fit_data = prepare_gapfill(grid.coarsen(cube), predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
+                               target_scaling=settings.target_scaling)
     if log is not None:
         log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
                  "months, %d test months, %d input channels (%s); %d ice-sheet cells left out of the loss",
@@ -418,7 +443,8 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
                                   batch_size=settings.batch_size, seed=seed, device=device, log=log,
                                   particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16)
     data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
-        prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False)
+        prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False,
+                        target_scaling=settings.target_scaling)
     mean, std = to_analysis_grid(fit_data, data, grid, mean, std)
     scores = score_test_months(data, mean, std, coords)
     rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
