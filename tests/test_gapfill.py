@@ -64,8 +64,8 @@ def test_inputs_masks_and_experiments():
 def test_target_scaling_per_cell_or_global():
     cube = tiny_cube()
     cube["twsa"][:, 1, 1] *= 10.0  # one cell ten times as variable as the others
-    cell = prepare_gapfill(cube, ["pcp"], [0], "evaluation")
-    glob = prepare_gapfill(cube, ["pcp"], [0], "evaluation", target_scaling="global")
+    cell = prepare_gapfill(cube, ["pcp"], [0], "evaluation", target_scaling="cell")
+    glob = prepare_gapfill(cube, ["pcp"], [0], "evaluation")  # the default, as the published code
     train = cell.train[:, None, None] & cell.mask
     y = np.where(train, cell.y, np.nan)[:, cell.land]  # (T, land cells)
     # per cell: every land cell's training target has mean 0 and spread 1 on its own ...

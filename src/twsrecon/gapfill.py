@@ -181,11 +181,11 @@ def bcnn_grid(lat: np.ndarray, lon: np.ndarray, resolution_deg: float, domain: d
 
 
 def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], experiment: str,
-                    ice: np.ndarray | None = None, inputs: bool = True, target_scaling: str = "cell") -> GapfillData:
+                    ice: np.ndarray | None = None, inputs: bool = True, target_scaling: str = "global") -> GapfillData:
     """The BCNN's inputs and targets on the cube's grid; `ice` (H, W) marks ice-sheet cells (left out of
     the loss and the scores); `inputs=False` skips the predictor images (scoring on the analysis grid).
-    `target_scaling`: the detrended target standardised per cell ("cell") or with one mean and spread for
-    the whole grid ("global", the published code's choice), on the training months."""
+    `target_scaling`: the detrended target standardised with one mean and spread for the whole grid
+    ("global", the published code's choice) or per cell ("cell"), on the training months."""
     twsa = cube["twsa"].values.astype(np.float64)
     all_time = pd.DatetimeIndex(cube["time"].values)
     has = np.isfinite(twsa).any((1, 2))
