@@ -92,6 +92,34 @@ def test_per_cell_scaler_falls_back_to_the_global_scale_where_a_cell_has_too_few
     assert scaler.std[0, 0, 1] == pytest.approx(pooled) and scaler.mean[0, 0, 1] == 0.0
     assert scaler.std[0, 0, 2] == pytest.approx(pooled) and scaler.mean[0, 0, 2] == 0.0  # no month at all
 
+
+def test_test_month_scores_detrended_with_the_training_trend_and_with_all_months_trend():
+    """A cell whose trend changes at the test period: the training-months trend misses it, the all-months
+    trend (the paper's Table 1) absorbs part of it; each score variant uses its own trend."""
+    from twsrecon.baselines import decimal_years
+    from twsrecon.gapfill import all_months_trend, score_test_months
+
+    data = prepare_gapfill(tiny_cube(), ["pcp"], [0], "evaluation")
+    years = decimal_years(data.time)
+    observed = np.where(data.mask, data.observed + np.where(data.test, 2.0 * (years - 2014), 0.0)[:, None, None], np.nan)
+    data.observed = observed
+    paper = all_months_trend(data)
+    slope, intercept = linear_trend(observed, years, data.mask)
+    np.testing.assert_allclose(paper, trend_values(slope, intercept, years))
+    rng = np.random.default_rng(0)
+    sim = np.nan_to_num(observed) + rng.normal(0, 0.5, observed.shape)
+    coords = xr.Dataset(coords={"lat": np.arange(observed.shape[1]), "lon": np.arange(observed.shape[2])})
+    scores = score_test_months(data, sim, np.ones_like(sim), coords)
+    sel = data.test[:, None, None] & data.loss_mask
+    for label, trend in (("_detrended", data.trend), ("_detrended_all_months", paper)):
+        ref = np.where(sel, observed - trend, np.nan)[:, 1, 1]
+        s = np.where(sel, sim - trend, np.nan)[:, 1, 1]
+        ok = np.isfinite(ref)
+        expected = 1 - np.sum((s[ok] - ref[ok]) ** 2) / np.sum((ref[ok] - ref[ok].mean()) ** 2)
+        assert scores[f"nse{label}"].values[1, 1] == pytest.approx(expected, rel=1e-6)
+    # the two trends differ on the test months, so the two detrended scores do
+    assert not np.isclose(scores["nse_detrended"].values[1, 1], scores["nse_detrended_all_months"].values[1, 1])
+
 def test_trend_plus_season_baseline_reproduces_trend_and_cycle():
     time = pd.date_range("2002-04-01", "2021-12-01", freq="MS")
     years = time.year + (time.month - 0.5) / 12
@@ -156,7 +184,8 @@ def test_bcnn_products_on_the_tiny_demo(tiny_run):
             n_cells = int(np.isfinite(product["twsa_bcnn"].values[gap]).any(0).sum())
             assert summary["truth_gap_share_cells_bcnn_better"].iloc[0] == pytest.approx(expected, abs=1.01 / n_cells)
     scores = xr.open_dataset(tiny_run / "results/gapfill/evaluation/all/scores.nc")
-    for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "coverage95"):
+    for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "r_detrended_all_months",
+              "nse_detrended_all_months", "nrmse_detrended_all_months", "coverage95"):
         assert np.isfinite(scores[v].values[land]).any(), v
 
 
