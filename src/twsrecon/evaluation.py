@@ -478,7 +478,6 @@ def summary_table(scores: dict[str, xr.Dataset], periods, metrics=("r", "nse")) 
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-
 def truth_skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order) -> pd.DataFrame:
     """The demo's skill benchmark: median skill of every product against the true TWSA per aridity class
     (and over all cells), by period, then class; the products keep the workflow's order."""

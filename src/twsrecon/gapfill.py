@@ -8,8 +8,8 @@ only ever sees land cells with an observation: ocean and missing months are mask
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
-
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,6 @@ from .grid import Grid, Regridder
 from .metrics import nrmse, nse, pearson_r
 from .logs import Progress
 from .periods import EVALUATION, GAP, in_periods
-
 
 
 @dataclass
@@ -42,10 +41,10 @@ class Standardiser:
         scale (and a zero mean), so no cell is scaled by a spread it cannot estimate."""
         pooled = cls.fit(values, axes=None)
         n = np.isfinite(values).sum(0, keepdims=True)
-        filled = np.where(n > 0, values, 0.0)  # all-NaN cells: no mean-of-empty warnings, replaced below
-        total = np.nansum(filled, axis=0, keepdims=True)
-        mean = total / np.maximum(n, 1)
-        std = np.sqrt(np.nansum((filled - mean) ** 2 * np.isfinite(values), axis=0, keepdims=True) / np.maximum(n, 1))
+        with warnings.catch_warnings():  # cells without a value (ocean): replaced below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=0, keepdims=True)
+            std = np.nanstd(values, axis=0, keepdims=True)
         enough = (n >= min_months) & (std > 0)
         return cls(np.where(enough, mean, 0.0), np.where(enough, std, pooled.std))
 

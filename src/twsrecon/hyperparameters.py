@@ -23,7 +23,6 @@ from .regions import MODEL_TYPES, class_of
 
 log = logging.getLogger(__name__)
 
-
 # The authors named the no-SIF studies "...noLCSIF" inside files named "...noSIF".
 _STUDY_MODEL_NAMES = {"LSTM": "LSTM", "BiLSTM": "BiLSTM", "LSTMnoSIF": "LSTMnoLCSIF", "BiLSTMnoSIF": "BiLSTMnoLCSIF"}
 _SCALAR_PARAMS = ("units", "window", "learning_rate", "n_layers")

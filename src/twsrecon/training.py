@@ -47,7 +47,7 @@ class TrainSettings:
     @classmethod
     def from_params(cls, params: dict, tuning: dict | None = None, **override) -> "TrainSettings":
         """Settings from a rule's `params` (the config keys of models.*). With `tuning` (the hyperparameters.*
-        keys): the tuning trials' own epochs, patience and batch size (0: the training's)."""
+        keys): the tuning trials' own epochs, patience and batch size (null: the training's)."""
         keys = ("epochs", "patience", "batch_size", "shuffle", "restore_best", "compact", "compile")
         if tuning is not None:
             override = {"epochs": tuning["epochs"], "patience": tuning["patience"],
