@@ -57,7 +57,7 @@ TINY_DEMO = {
 @pytest.fixture(scope="session")
 def demo_world(tmp_path_factory):
     """The default demo world, generated once per test session."""
-    from twsrecon.demo import DemoSpec, generate
+    from twsrecon.data.demo_files import DemoSpec, generate
 
     spec = DemoSpec()
     out = tmp_path_factory.mktemp("demo")

@@ -205,9 +205,9 @@ def test_grid_outside_the_data_fails_before_any_job(user_inputs):
 @pytest.mark.integration
 def test_era5_final_beats_era5t_duplicates(user_inputs):
     """The same months as final ERA5 (0001) and ERA5T (0005): the final values are kept, the months logged."""
-    from twsrecon.grid import Grid
-    from twsrecon.io.era5 import read_era5
-    from twsrecon.timeaxis import months
+    from twsrecon.data.grid import Grid
+    from twsrecon.data.io.era5 import read_era5
+    from twsrecon.data.timeaxis import months
 
     work, files, config = user_inputs
     clean = read_era5([files["avgua"], files["avgad"]], months("2021-01", "2021-12"))["tmp"].load()
@@ -238,7 +238,7 @@ def test_era5_final_beats_era5t_duplicates(user_inputs):
 
 def test_era5_old_layout_duplicates_follow_the_same_rule(demo_world, tmp_path):
     """Pre-2024 layout: an expver dimension; a month with data in both versions keeps the final one."""
-    from twsrecon.io.era5 import open_era5
+    from twsrecon.data.io.era5 import open_era5
 
     _, paths = demo_world
     with xr.open_dataset(paths["era5"][0]) as ds:
@@ -282,9 +282,9 @@ def test_era5_reader_checks_each_file_before_combining(user_inputs):
     """Without the check before any job (a downloaded file appears only when its job ran), the reader stops on
     the file that does not cover the domain, before the step-type files are combined (no NaN-filled rows)."""
     from twsrecon.errors import InputError
-    from twsrecon.grid import Grid
-    from twsrecon.io.era5 import read_era5
-    from twsrecon.timeaxis import months
+    from twsrecon.data.grid import Grid
+    from twsrecon.data.io.era5 import read_era5
+    from twsrecon.data.timeaxis import months
 
     _, files, config = user_inputs
     era5_half_domain(files, config)

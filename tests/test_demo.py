@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from twsrecon.demo import DemoSpec, generate, layout
-from twsrecon.io.era5 import read_era5
-from twsrecon.io.grace import parse_months_missing, read_mascon
-from twsrecon.io.koppen import read_beck_geotiff
-from twsrecon.io.sif import read_sif
+from twsrecon.data.demo_files import DemoSpec, generate, layout
+from twsrecon.data.io.era5 import read_era5
+from twsrecon.data.io.grace import parse_months_missing, read_mascon
+from twsrecon.data.io.koppen import read_beck_geotiff
+from twsrecon.data.io.sif import read_sif
 from twsrecon.regions import REGIONS
-from twsrecon.timeaxis import months
+from twsrecon.data.timeaxis import months
 
 PERIOD = months("1982-01", "2021-12")
 
@@ -47,7 +47,7 @@ def test_mascon_layout_and_months(demo_world):
 
 def test_mascon_observations_are_truth_plus_noise(demo_world):
     spec, paths = demo_world
-    from twsrecon.grid import regrid
+    from twsrecon.data.grid import regrid
 
     twsa, _, _ = read_mascon(paths["grace"], apply_scale_factor=True)
     obs = regrid(twsa, spec.domain(1.0)).compute()
@@ -118,7 +118,7 @@ def test_truth_depends_on_lagged_forcing(demo_world):
     spec, paths = demo_world
     truth = xr.open_dataset(paths["truth"])["twsa"]
     ds = read_era5(paths["era5"], PERIOD)
-    from twsrecon.grid import regrid
+    from twsrecon.data.grid import regrid
 
     pcp = regrid(ds["pcp"], spec.domain(1.0)).compute()
     r = layout(spec).tolist()

@@ -383,7 +383,7 @@ def write_geotiff(path, value, resolution):
 
 
 def test_koppen_geotiff_is_extracted_from_a_beck_style_zip(tmp_path):
-    from twsrecon.io.koppen import read_beck_geotiff
+    from twsrecon.data.io.koppen import read_beck_geotiff
 
     zpath = tmp_path / "Beck_KG_V1.zip"
     with zipfile.ZipFile(zpath, "w") as z:
@@ -435,7 +435,7 @@ def test_cds_zip_is_unpacked_to_per_step_type_files(provider_data, tmp_path):
 
 def test_yearly_files_are_read_together(provider_data, tmp_path):
     """The reader concatenates the download rule's yearly per-step-type files into one series."""
-    from twsrecon.io.era5 import open_era5
+    from twsrecon.data.io.era5 import open_era5
 
     paths = []
     for s, f in STEP_FILES.items():
@@ -518,7 +518,7 @@ def test_download_rules_fetch_and_extract_through_snakemake(server, tmp_path):
     targets = ("resources/sif/sif_monthly.nc", "resources/koppen/koppen_geiger_0p5.tif")
     run_snakemake(work, *targets, config=cfg)
     assert (work / targets[0]).read_bytes() == PAYLOAD
-    from twsrecon.io.koppen import read_beck_geotiff
+    from twsrecon.data.io.koppen import read_beck_geotiff
 
     assert set(np.unique(read_beck_geotiff(work / targets[1]).values)) == {0, 3}
     assert "retry 1/5" in (work / "logs/download/sif.log").read_text()

@@ -12,8 +12,8 @@ from conftest import TINY_DEMO, run_snakemake
 from twsrecon import aridity, evaluation as ev
 from twsrecon.errors import InputError
 from twsrecon.periods import TEST, TRAIN, VAL
-from twsrecon.grid import Grid
-from twsrecon.io import read_csv
+from twsrecon.data.grid import Grid
+from twsrecon.data.io import read_csv
 
 MONTHS = pd.date_range("2000-01-01", periods=48, freq="MS")
 

@@ -22,8 +22,8 @@ def test_windows_exclude_or_include_the_target_month():
 def grace_mask(demo_world):
     """The GRACE months of the demo mascon file (the real missing months and the mission gap) on the
     cube's 1982-2021 axis, read with the workflow's own mascon reader."""
-    from twsrecon.io.grace import read_mascon
-    from twsrecon.timeaxis import months
+    from twsrecon.data.io.grace import read_mascon
+    from twsrecon.data.timeaxis import months
 
     _, paths = demo_world
     _, _, report = read_mascon(paths["grace"])
@@ -76,7 +76,7 @@ def test_split_deals_months_not_chunks(chunk_months):
 
 
 def test_holdout_block_is_test_for_every_cell_and_the_rest_is_dealt():
-    from twsrecon.timeaxis import months
+    from twsrecon.data.timeaxis import months
 
     time = months("2000-01", "2021-12")
     twsa = np.where(time >= pd.Timestamp("2002-04-01"), 1.0, np.nan)[None].repeat(4, 0)

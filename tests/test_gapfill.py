@@ -8,7 +8,7 @@ import xarray as xr
 from twsrecon.baselines import linear_trend, trend_plus_season, trend_values
 from twsrecon.gapfill import Standardiser, prepare_gapfill
 from twsrecon.periods import GAP, in_periods
-from twsrecon.io import read_csv
+from twsrecon.data.io import read_csv
 
 
 

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from twsrecon.errors import InputError
-from twsrecon.io.grace import assign_months, mascon_version, read_mascon
+from twsrecon.data.io.grace import assign_months, mascon_version, read_mascon
 
 
 def test_month_rule():

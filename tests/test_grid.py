@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 
 from twsrecon.errors import InputError
-from twsrecon.grid import Grid, edges_from_centres, regrid, regrid_classes
+from twsrecon.data.grid import Grid, edges_from_centres, regrid, regrid_classes
 
 
 def field(lat, lon, values=None):

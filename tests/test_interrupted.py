@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import SNAKEMAKE, REPO, TINY_DEMO, run_snakemake
-from twsrecon.io.netcdf import partial_path
+from twsrecon.data.io.netcdf import partial_path
 
 pytestmark = pytest.mark.integration
 

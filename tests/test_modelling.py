@@ -13,7 +13,7 @@ import xarray as xr
 
 from twsrecon.features import draw_split
 from twsrecon.periods import TEST, TRAIN, VAL
-from twsrecon.io import read_csv, read_json
+from twsrecon.data.io import read_csv, read_json
 from twsrecon.training import TrainSettings, resolve_device
 from twsrecon.tuning import finished_trials, open_study, tune, tune_hyperparameters
 

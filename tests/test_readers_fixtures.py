@@ -15,15 +15,15 @@ import pytest
 
 from conftest import FIXTURES, sha256
 from twsrecon.evaluation import read_external
-from twsrecon.grid import Grid, regrid
+from twsrecon.data.grid import Grid, regrid
 from twsrecon.hyperparameters import read_published, read_published_lr
-from twsrecon.io.era5 import open_era5
-from twsrecon.io.grace import read_mascon
-from twsrecon.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii
-from twsrecon.io.sif import read_sif
+from twsrecon.data.io.era5 import open_era5
+from twsrecon.data.io.grace import read_mascon
+from twsrecon.data.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii
+from twsrecon.data.io.sif import read_sif
 from twsrecon.regions import BECK_CODES
-from twsrecon.timeaxis import months
-from twsrecon.units import era5_to_canonical
+from twsrecon.data.timeaxis import months
+from twsrecon.data.units import era5_to_canonical
 
 from test_readers_real import to_old_layout
 

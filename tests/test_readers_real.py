@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.grid import Grid, regrid
-from twsrecon.io.era5 import open_era5
-from twsrecon.io.koppen import read_kottek_ascii
+from twsrecon.data.grid import Grid, regrid
+from twsrecon.data.io.era5 import open_era5
+from twsrecon.data.io.koppen import read_kottek_ascii
 from twsrecon.regions import BECK_CODES
-from twsrecon.units import era5_to_canonical
+from twsrecon.data.units import era5_to_canonical
 
 from conftest import sha256
 

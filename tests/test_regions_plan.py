@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.io import read_csv
+from twsrecon.data.io import read_csv
 from twsrecon.plan import PlanError, check_external_overlap, check_predictor_sets, pick_timeseries_regions
 from twsrecon.regions import (BECK_CODES, CLASS_TOO_SMALL, CLASS_NOT_INCLUDED, FALLBACK_NEIGHBOURS,
                               MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, REGIONS, STATUS, USABLE, own_cells, plan_cells,

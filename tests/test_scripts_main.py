@@ -27,7 +27,7 @@ from safetensors import safe_open
 from conftest import REPO, TINY_DEMO, run_snakemake
 from twsrecon import evaluation as ev
 from twsrecon.gapfill import BCNNSettings
-from twsrecon.grid import Grid
+from twsrecon.data.grid import Grid
 from twsrecon.hyperparameters import MissingStudyError
 from twsrecon.merge import TUNED_SELECTION
 from twsrecon.reconstruction import RegionArrays

@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 from twsrecon.errors import InputError
-from twsrecon.units import dewpoint_from_rh, era5_to_canonical, relative_humidity
+from twsrecon.data.units import dewpoint_from_rh, era5_to_canonical, relative_humidity
 
 
 def test_rh_dewpoint_round_trip_and_saturation():

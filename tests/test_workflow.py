@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from twsrecon.io import read_csv
+from twsrecon.data.io import read_csv
 from twsrecon.regions import REGIONS
 
 from conftest import REPO, TINY_DEMO, TINY_TARGETS, run_snakemake

@@ -17,8 +17,8 @@ from pathlib import Path
 
 CHILD = """
 import json, re, sys, time
-from twsrecon.cube import build_cube
-from twsrecon.grid import Grid
+from twsrecon.data.cube import build_cube
+from twsrecon.data.grid import Grid
 paths, chunk, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t0 = time.perf_counter()
 inputs = {"grace": {"path": paths["grace"], "apply_scale_factor": True},
@@ -32,7 +32,7 @@ print(json.dumps([time.perf_counter() - t0, hwm]))
 
 
 def main():
-    from twsrecon.demo import DemoSpec, generate
+    from twsrecon.data.demo_files import DemoSpec, generate
 
     print(f"{'ERA5 grid':>10} {'input MB':>9} {'chunk':>6} {'seconds':>8} {'peak RSS MB':>12}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -81,8 +81,8 @@ def read_aridity_map(path, variable: str | None, scale: float, grid) -> xr.DataA
     """A user's aridity-index map (netCDF or GeoTIFF, e.g. Global-AI v3 with scale 1e-4) on the grid."""
     from pathlib import Path
 
-    from .grid import regrid
-    from .io.netcdf import open_input, select_field
+    from .data.grid import regrid
+    from .data.io.netcdf import open_input, select_field
 
     path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff"):

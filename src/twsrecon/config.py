@@ -59,7 +59,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
 
 def check(config: dict) -> dict:
     """Cross-key rules a JSON Schema cannot express."""
-    from .grid import Grid
+    from .data.grid import Grid
 
     try:
         Grid.from_config(config["grid"])
@@ -109,8 +109,8 @@ def check_inputs(config: dict) -> None:
     """Before any job: every local input exists (named by its config key), and the netCDF inputs' grids cover
     the analysis domain, read from their coordinates only (the data are read by the jobs)."""
     from .errors import InputError
-    from .grid import Grid, check_covers
-    from .io.netcdf import read_latlon
+    from .data.grid import Grid, check_covers
+    from .data.io.netcdf import read_latlon
 
     files = local_input_files(config)
     missing = [f"  {key}: no such file '{path}'" for key, path in files if not Path(path).is_file()]

@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from .baselines import decimal_years, linear_trend, trend_plus_season, trend_values
-from .grid import Grid, Regridder
+from .data.grid import Grid, Regridder
 from .metrics import nrmse, nse, pearson_r
 from .logs import Progress
 from .periods import EVALUATION, GAP, in_periods
@@ -154,7 +154,7 @@ def bcnn_grid(lat: np.ndarray, lon: np.ndarray, resolution_deg: float, domain: d
     """The BCNN grid for analysis cell centres lat, lon (ascending, regular): the rows inside
     `domain` (lat_min, lat_max), on cells of `resolution_deg` aligned to multiples of it. Finer than the
     analysis grid is an error: the BCNN never sees more detail than the data has."""
-    from .grid import edges_from_centres
+    from .data.grid import edges_from_centres
 
     lat_e, lon_e = edges_from_centres(lat, name="latitude"), edges_from_centres(lon, name="longitude")
     res = float(np.median(np.diff(lat)))

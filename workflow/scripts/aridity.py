@@ -4,8 +4,8 @@ import numpy as np
 import xarray as xr
 
 from twsrecon import aridity
-from twsrecon.grid import Grid
-from twsrecon.io import write_netcdf
+from twsrecon.data.grid import Grid
+from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 
 

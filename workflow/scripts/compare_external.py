@@ -5,7 +5,7 @@ from pathlib import Path
 import xarray as xr
 
 from twsrecon import evaluation as ev
-from twsrecon.io import write_csv
+from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
 

@@ -1,7 +1,7 @@
-"""Write the synthetic demo world in the providers' formats (see twsrecon.demo)."""
+"""Write the synthetic demo world in the providers' formats (see twsrecon.data.demo_files)."""
 
-from twsrecon.demo import DemoSpec, generate
-from twsrecon.grid import Grid
+from twsrecon.data.demo_files import DemoSpec, generate
+from twsrecon.data.grid import Grid
 from twsrecon.logs import setup
 
 

@@ -1,7 +1,7 @@
 """Median skill per Köppen–Geiger region and per aridity class; pairwise product comparisons."""
 
 from twsrecon import evaluation as ev
-from twsrecon.io import write_csv
+from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
 

@@ -3,7 +3,7 @@
 import xarray as xr
 
 from twsrecon.features import gridded_split
-from twsrecon.io import write_netcdf
+from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 
 

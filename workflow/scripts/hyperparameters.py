@@ -2,7 +2,7 @@
 
 import torch
 
-from twsrecon.io import write_json
+from twsrecon.data.io import write_json
 from twsrecon.logs import setup
 from twsrecon.reconstruction import region_arrays
 from twsrecon.regions import own_cells

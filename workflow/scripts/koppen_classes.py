@@ -1,7 +1,7 @@
 """Köppen–Geiger class of each analysis cell."""
 
-from twsrecon.cube import build_koppen
-from twsrecon.grid import Grid
+from twsrecon.data.cube import build_koppen
+from twsrecon.data.grid import Grid
 from twsrecon.logs import setup
 
 

@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from twsrecon.io import write_netcdf
+from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 from twsrecon.merge import add_cell_status, gridded
 from twsrecon.regions import STATUS, plan_cells

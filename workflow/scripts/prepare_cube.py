@@ -1,7 +1,7 @@
 """Build the analysis-ready cube from the providers' files."""
 
-from twsrecon.cube import build_cube
-from twsrecon.grid import Grid
+from twsrecon.data.cube import build_cube
+from twsrecon.data.grid import Grid
 from twsrecon.logs import setup
 
 

@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from twsrecon.io import write_csv
+from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 from twsrecon.merge import reconstruction_skill
 

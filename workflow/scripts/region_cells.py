@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from twsrecon.io import write_netcdf
+from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 from twsrecon.regions import region_cells
 

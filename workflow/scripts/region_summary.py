@@ -1,6 +1,6 @@
 """One table of the region datasets' cell counts and moves; the time-series regions checked against it."""
 
-from twsrecon.io import write_csv
+from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 from twsrecon.plan import pick_timeseries_regions, regions_to_train
 from twsrecon.regions import require_usable_region, summary_table

@@ -4,7 +4,7 @@ import torch
 import xarray as xr
 from safetensors.torch import save_file
 
-from twsrecon.io import atomic_output, read_json, write_csv, write_netcdf
+from twsrecon.data.io import atomic_output, read_json, write_csv, write_netcdf
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
 from twsrecon.tuning import retune_region

@@ -4,7 +4,7 @@ import numpy as np
 import xarray as xr
 
 from twsrecon.features import months_per_set, split_dataset
-from twsrecon.io import write_netcdf
+from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 
 

@@ -3,7 +3,7 @@
 import torch
 from safetensors.torch import save_file
 
-from twsrecon.io import atomic_output, read_json, write_netcdf
+from twsrecon.data.io import atomic_output, read_json, write_netcdf
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
 from twsrecon.reconstruction import region_arrays, train_chunk

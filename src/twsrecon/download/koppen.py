@@ -7,7 +7,7 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from ..io.netcdf import atomic_output
+from ..data.io.netcdf import atomic_output
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..provenance import provenance_attrs
+from ...provenance import provenance_attrs
 from .netcdf import atomic_output
 
 

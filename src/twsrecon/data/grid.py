@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .errors import InputError
+from ..errors import InputError
 
 CRS_ATTRS = {
     "grid_mapping_name": "latitude_longitude",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import InputError
+from ...errors import InputError
 from ..grid import normalise_lon
 from ..units import annotate, check_range, unit_kind
 from .netcdf import open_input

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError
-from ..provenance import code_version, provenance_attrs
+from ...errors import InputError
+from ...provenance import code_version, provenance_attrs
 
 
 TIME_DIMS = ("time", "valid_time")

@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 import xarray as xr
 
-from ..errors import InputError
+from ...errors import InputError
 from ..timeaxis import monthly_stamps, require_coverage
 from ..units import annotate, check_range
 from .netcdf import open_input

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import InputError
+from ...errors import InputError
 from ..grid import check_covers
 from ..timeaxis import month_start, monthly_stamps, require_coverage
 from ..units import annotate, check_range, era5_to_canonical, relative_humidity

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import InputError
-from ..regions import BECK_CODES
+from ...errors import InputError
+from ...regions import BECK_CODES
 
 # Kottek's 'As' (tropical savannah with dry summer) has no class of its own in Beck's legend.
 KOTTEK_FOLD = {"As": "Aw"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import InputError
+from ..errors import InputError
 from .timeaxis import days_in_month
 
 CANONICAL = {
