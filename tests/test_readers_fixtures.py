@@ -21,7 +21,7 @@ from twsrecon.data.io.era5 import open_era5
 from twsrecon.data.io.grace import read_mascon
 from twsrecon.data.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii
 from twsrecon.data.io.sif import read_sif
-from twsrecon.regions import BECK_CODES
+from twsrecon.regions.cells import BECK_CODES
 from twsrecon.data.timeaxis import months
 from twsrecon.data.units import era5_to_canonical
 

@@ -20,7 +20,7 @@ from .errors import InputError
 from .features import holdout_months
 from .periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
 from .metrics import score
-from .regions import MODEL_TYPES, REGIONS
+from .regions.cells import MODEL_TYPES, REGIONS
 from .data.timeaxis import month_start
 
 METRICS = ("r", "nse", "kge", "rmse", "nrmse")

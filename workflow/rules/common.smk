@@ -3,8 +3,8 @@
 from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
 from snakemake.exceptions import IncompleteCheckpointException
-from twsrecon.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
-from twsrecon.regions import MODEL_TYPES, REGIONS as ALL_REGIONS
+from twsrecon.regions.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
+from twsrecon.regions.cells import MODEL_TYPES, REGIONS as ALL_REGIONS
 
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -254,7 +254,7 @@ FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
 def check_plan_against_inputs():
     """Settings the input files cannot serve stop the run here, before any job: read from the files'
     metadata only (local inputs that exist; downloads ask for what the settings need)."""
-    from twsrecon.plan import check_external_overlap, check_predictor_sets
+    from twsrecon.regions.plan import check_external_overlap, check_predictor_sets
 
     era5 = [] if DEMO or config["inputs"]["era5"]["source"] == "download" else input_file("era5")
     if GAPFILL["enabled"] and era5:

@@ -5,7 +5,7 @@ import torch
 from twsrecon.data.io import write_json
 from twsrecon.logs import setup
 from twsrecon.reconstruction import region_arrays
-from twsrecon.regions import own_cells
+from twsrecon.regions.cells import own_cells
 from twsrecon.tuning import choose_hyperparameters
 
 

@@ -4,7 +4,7 @@ import xarray as xr
 
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
-from twsrecon.regions import region_cells
+from twsrecon.regions.cells import region_cells
 
 
 def main(snakemake):

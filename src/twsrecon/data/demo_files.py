@@ -34,7 +34,7 @@ from scipy.ndimage import gaussian_filter
 
 from .grid import Grid, regrid
 from .io.netcdf import atomic_output, write_netcdf
-from ..regions import BECK_CODES, REGIONS
+from ..regions.cells import BECK_CODES, REGIONS
 from .timeaxis import days_in_month, months
 from .units import dewpoint_from_rh
 

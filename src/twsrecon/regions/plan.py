@@ -25,7 +25,7 @@ PREDICTOR_NEEDS = {"cwsc": ("e", "ro"), "model_twsa": ("swvl1", "swvl2", "swvl3"
 
 
 def _summary(summary):
-    from .data.io import read_csv
+    from ..data.io import read_csv
 
     return read_csv(summary) if isinstance(summary, (str, Path)) else summary
 
@@ -108,7 +108,7 @@ def check_predictor_sets(predictor_sets: dict, era5_files) -> None:
 
 def check_external_overlap(name: str, settings: dict, grid: dict) -> None:
     """An external product must cover part of the analysis domain (read from its coordinates only)."""
-    from .data.io.netcdf import open_input, select_field
+    from ..data.io.netcdf import open_input, select_field
 
     path = settings["path"]
     with open_input(path, decode_times=False) as ds:

@@ -1,0 +1,1 @@
+"""The GR*Ai*CE regions, the cells each trains on, and the plan of the run they imply."""
