@@ -3,8 +3,7 @@ import pandas as pd
 import pytest
 
 from twsrecon.periods import TEST, TRAIN, VAL
-from twsrecon.features import (RobustScaler, chunked_split, draw_split, holdout_months, reference,
-                               windows)
+from twsrecon.reconstruction.features import RobustScaler, chunked_split, draw_split, holdout_months, reference, windows
 
 
 def test_windows_exclude_or_include_the_target_month():
@@ -39,7 +38,7 @@ def chunks_of(available, chunk_months):
 
 
 def test_split_of_the_real_grace_months_is_one_per_cell_whatever_the_window(grace_mask):
-    from twsrecon.reconstruction import prepare
+    from twsrecon.reconstruction.fitting import prepare
 
     time, mask = grace_mask
     twsa = np.where(mask, 1.0, np.nan)[None].repeat(3, 0) * np.arange(1, 4)[:, None]
@@ -115,7 +114,7 @@ def test_split_of_fewer_months_than_a_chunk():
 
 
 def test_prepare_scaling_and_rereferencing_round_trip():
-    from twsrecon.reconstruction import prepare
+    from twsrecon.reconstruction.fitting import prepare
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 120, 4)) * [1, 10, 100, 1000]

@@ -16,9 +16,9 @@ from optuna.trial import TrialState, create_trial
 
 from conftest import FIXTURES, SHARED_DATA, sha256
 from twsrecon.errors import InputError
-from twsrecon.hyperparameters import (
-    Hyperparameters, MissingStudyError, open_published_study, published_study_name,
-    published_study_path, read_published, read_published_lr,
+from twsrecon.reconstruction.hyperparameters import (
+    Hyperparameters, MissingStudyError, open_published_study, published_study_name, published_study_path,
+    read_published, read_published_lr,
 )
 from twsrecon.regions.cells import MODEL_TYPES, REGIONS
 

@@ -40,7 +40,8 @@ def test_train_chunk_closure_is_what_python_loads():
     metrics and hyperparameters included (which the hand-kept list forgot)."""
     script = REPO / "workflow" / "scripts" / "train_chunk.py"
     declared = {str(Path(p).relative_to(SRC / "twsrecon")) for p in import_closure(script, SRC)}
-    assert {"metrics.py", "hyperparameters.py", "training.py", "reconstruction.py"} <= declared
+    assert {"metrics.py", "reconstruction/hyperparameters.py", "reconstruction/training.py",
+            "reconstruction/fitting.py"} <= declared
     imports = "\n".join(line.split("  #")[0] for line in script.read_text().splitlines()
                         if line.startswith(("from twsrecon", "import twsrecon")))
     probe = (f"import sys\nsys.path.insert(0, {str(SRC)!r})\n{imports}\n"

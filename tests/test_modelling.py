@@ -11,11 +11,11 @@ import pytest
 import torch
 import xarray as xr
 
-from twsrecon.features import draw_split
+from twsrecon.reconstruction.features import draw_split
 from twsrecon.periods import TEST, TRAIN, VAL
 from twsrecon.data.io import read_csv, read_json
-from twsrecon.training import TrainSettings, resolve_device
-from twsrecon.tuning import finished_trials, open_study, tune, tune_hyperparameters
+from twsrecon.reconstruction.training import TrainSettings, resolve_device
+from twsrecon.reconstruction.tuning import finished_trials, open_study, tune, tune_hyperparameters
 
 from conftest import REPO, SHARED_DATA, SNAKEMAKE, TINY_DEMO, run_snakemake, sha256
 
@@ -202,7 +202,7 @@ def test_killed_training_job_is_completed_by_a_rerun(tmp_path):
 def test_published_hyperparameters_in_the_workflow(tmp_path):
     if not (SHARED_DATA / "graice-hyperparameters").is_dir():
         pytest.skip(f"published studies not found under {SHARED_DATA}")
-    from twsrecon.hyperparameters import published_study_path, read_published
+    from twsrecon.reconstruction.hyperparameters import published_study_path, read_published
 
     pub = SHARED_DATA / "graice-hyperparameters"
     region = "polar_tundra"
@@ -222,7 +222,7 @@ def test_trials_log_their_duration_and_the_study_its_progress(tmp_path, caplog):
     """Each trial logs its duration and state; the study logs its progress (first and last trial here)."""
     import optuna
 
-    from twsrecon.tuning import open_study, tune
+    from twsrecon.reconstruction.tuning import open_study, tune
 
     study = open_study(tmp_path / "study.log", "progress", seed=1)
 
@@ -232,9 +232,9 @@ def test_trials_log_their_duration_and_the_study_its_progress(tmp_path, caplog):
             raise optuna.TrialPruned()
         return x * x
 
-    with caplog.at_level("INFO", logger="twsrecon.tuning"):
+    with caplog.at_level("INFO", logger="twsrecon.reconstruction.tuning"):
         tune(study, 3, objective)
-    lines = [r.getMessage() for r in caplog.records if r.name == "twsrecon.tuning"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "twsrecon.reconstruction.tuning"]
     trials = [line for line in lines if line.startswith("trial ")]
     assert len(trials) == 3 and "trial 1 pruned in" in trials[1] and " s (validation MSE " in trials[0]
     progress = [line for line in lines if line.startswith("study progress: trial")]
@@ -245,8 +245,8 @@ def test_trials_log_their_duration_and_the_study_its_progress(tmp_path, caplog):
 def test_lr_trials_at_once_equal_trials_one_by_one(tmp_path):
     """Trials asked together and trained as one batched model (ask/tell) get the values the same trials
     (same number, so the same seed; same learning rate) get alone; the study resumes where it stopped."""
-    from twsrecon.hyperparameters import Hyperparameters
-    from twsrecon.tuning import pooled_validation_loss, tune_learning_rate
+    from twsrecon.reconstruction.hyperparameters import Hyperparameters
+    from twsrecon.reconstruction.tuning import pooled_validation_loss, tune_learning_rate
 
     x, y, flags = small_region()
     hp = Hyperparameters(units=5, window=3, learning_rate=3e-3, n_layers=1, n_units=(4,), source="test")

@@ -16,7 +16,7 @@ import pytest
 from conftest import FIXTURES, sha256
 from twsrecon.evaluation import read_external
 from twsrecon.data.grid import Grid, regrid
-from twsrecon.hyperparameters import read_published, read_published_lr
+from twsrecon.reconstruction.hyperparameters import read_published, read_published_lr
 from twsrecon.data.io.era5 import open_era5
 from twsrecon.data.io.grace import read_mascon
 from twsrecon.data.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii

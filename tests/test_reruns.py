@@ -145,7 +145,7 @@ def test_a_split_setting_reruns_everything_trained_or_scored_on_it(complete):
 
 def test_model_code_change_reruns_training_not_data_preparation(complete):
     repo, _ = complete
-    with restored(repo / "src/twsrecon/models.py") as models:
+    with restored(repo / "src/twsrecon/reconstruction/models.py") as models:
         models.write_text(models.read_text() + "\n# an edit to the networks' module\n")
         jobs = plan(complete)
     assert set(jobs) == modelling([A, B]) | evaluation()  # not the BCNN: its scripts do not import models.py
@@ -153,7 +153,7 @@ def test_model_code_change_reruns_training_not_data_preparation(complete):
     # upstream outputs for the jobs below them (which use models.py too).
     for (rule, _), reason in jobs.items():
         if rule == "hyperparameters":
-            assert reason == f"Updated input files: {repo}/src/twsrecon/models.py", reason
+            assert reason == f"Updated input files: {repo}/src/twsrecon/reconstruction/models.py", reason
         elif rule != "all":
             assert reason.startswith("Input files updated by another job: results/"), reason
     assert plan(complete) == {}

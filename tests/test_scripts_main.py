@@ -28,12 +28,12 @@ from conftest import REPO, TINY_DEMO, run_snakemake
 from twsrecon import evaluation as ev
 from twsrecon.gapfill import BCNNSettings
 from twsrecon.data.grid import Grid
-from twsrecon.hyperparameters import MissingStudyError
-from twsrecon.merge import TUNED_SELECTION
-from twsrecon.reconstruction import RegionArrays
+from twsrecon.reconstruction.hyperparameters import MissingStudyError
+from twsrecon.reconstruction.merge import TUNED_SELECTION
+from twsrecon.reconstruction.fitting import RegionArrays
 from twsrecon.standin import snakemake_standin
-from twsrecon.training import TrainSettings
-from twsrecon.tuning import choose_hyperparameters
+from twsrecon.reconstruction.training import TrainSettings
+from twsrecon.reconstruction.tuning import choose_hyperparameters
 
 REGION, MODEL = "temperate_nodrywarmsum", "LSTM"
 CONFIG = {

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from twsrecon.models import BatchedRegressor, select_models
-from twsrecon.training import TrainSettings, predict, sample_order, train
+from twsrecon.reconstruction.models import BatchedRegressor, select_models
+from twsrecon.reconstruction.training import TrainSettings, predict, sample_order, train
 
 
 def toy_cells(n_cells=3, n=60, window=4, n_feat=3, seed=0):
@@ -156,10 +156,10 @@ def test_training_job_logs_progress(caplog):
     train_mask, val_mask = split_masks(2, 40)
     model = BatchedRegressor(2, 3, 4, (), False)
     model.initialise([1, 2])
-    with caplog.at_level("INFO", logger="twsrecon.training"):
+    with caplog.at_level("INFO", logger="twsrecon.reconstruction.training"):
         train(model, x, y, [0, 1], train_mask, val_mask, 0.01, [1, 2], TrainSettings(epochs=5, patience=5),
               progress="chunk 0")
-    lines = [r.getMessage() for r in caplog.records if r.name == "twsrecon.training"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "twsrecon.reconstruction.training"]
     assert lines[0].startswith("chunk 0: epoch 1/5, models running 2, done 0, median best validation loss")
     assert "elapsed 0:00:0" in lines[-1] and lines[-1].startswith("chunk 0: epoch 5/5")
     assert len(lines) == 2  # not one per epoch: the first, then at most one a minute, and the last

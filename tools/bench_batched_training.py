@@ -20,12 +20,12 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from twsrecon.features import draw_split
+from twsrecon.reconstruction.features import draw_split
 from twsrecon.periods import TRAIN, VAL
-from twsrecon.hyperparameters import Hyperparameters
-from twsrecon.models import BatchedRegressor, select_models
-from twsrecon.reconstruction import prepare
-from twsrecon.training import TrainSettings, train
+from twsrecon.reconstruction.hyperparameters import Hyperparameters
+from twsrecon.reconstruction.models import BatchedRegressor, select_models
+from twsrecon.reconstruction.fitting import prepare
+from twsrecon.reconstruction.training import TrainSettings, train
 
 
 def synthetic_region(n_cells: int, n_time: int = 480, seed: int = 0):

@@ -24,8 +24,8 @@ import yaml
 from torch.profiler import ProfilerActivity, profile
 
 from twsrecon.bcnn import ParticleCBAMNet, SVGDTrainer
-from twsrecon.models import BatchedRegressor
-from twsrecon.training import TrainSettings, train
+from twsrecon.reconstruction.models import BatchedRegressor
+from twsrecon.reconstruction.training import TrainSettings, train
 
 # Assumptions (the real cell counts come from the data; these are sizes of the global 0.5° run).
 LAND_CELLS = 60_000  # 0.5° land cells with GRACE data outside Antarctica

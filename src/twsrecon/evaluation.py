@@ -17,7 +17,7 @@ import xarray as xr
 from .aridity import CLASSES, class_names
 from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
 from .errors import InputError
-from .features import holdout_months
+from .reconstruction.features import holdout_months
 from .periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
 from .metrics import score
 from .regions.cells import MODEL_TYPES, REGIONS

@@ -154,7 +154,7 @@ def hp_settings(region):
 
 def published_studies(wildcards):
     """The published study files a region's hyperparameters come from (inputs, so a change reruns)."""
-    from twsrecon.hyperparameters import published_study_path
+    from twsrecon.reconstruction.hyperparameters import published_study_path
 
     s = hp_settings(wildcards.region)
     if s["source"] != "published":
@@ -168,7 +168,7 @@ def published_studies(wildcards):
 
 def tunes(wildcards):
     """Whether a hyperparameters job runs Optuna (and so wants a GPU): not when it reads a published study."""
-    from twsrecon.hyperparameters import published_study_path
+    from twsrecon.reconstruction.hyperparameters import published_study_path
 
     s = hp_settings(wildcards.region)
     return s["source"] != "published" or not published_study_path(
@@ -177,7 +177,7 @@ def tunes(wildcards):
 
 def fallback_report():
     """Say once, while the DAG is built (dry runs too), how many tuning jobs missing published studies add."""
-    from twsrecon.hyperparameters import published_study_path
+    from twsrecon.reconstruction.hyperparameters import published_study_path
 
     missing = []
     for region in REGIONS:
@@ -215,7 +215,7 @@ SPLIT_GRID = "results/split/split.nc"
 
 def split_history():
     """Months at the start of the cube never flagged: the largest window of the search space must fit."""
-    from twsrecon.features import first_target_index
+    from twsrecon.reconstruction.features import first_target_index
 
     window = max(config["hyperparameters"]["search_space"]["window"])
     return first_target_index(window, config["models"]["include_current_month"])

@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from twsrecon.features import gridded_split
+from twsrecon.reconstruction.features import gridded_split
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 

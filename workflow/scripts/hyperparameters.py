@@ -4,9 +4,9 @@ import torch
 
 from twsrecon.data.io import write_json
 from twsrecon.logs import setup
-from twsrecon.reconstruction import region_arrays
+from twsrecon.reconstruction.fitting import region_arrays
 from twsrecon.regions.cells import own_cells
-from twsrecon.tuning import choose_hyperparameters
+from twsrecon.reconstruction.tuning import choose_hyperparameters
 
 
 def main(snakemake):

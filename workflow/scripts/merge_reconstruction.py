@@ -4,7 +4,7 @@ import xarray as xr
 
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
-from twsrecon.merge import add_cell_status, gridded
+from twsrecon.reconstruction.merge import add_cell_status, gridded
 from twsrecon.regions.cells import STATUS, plan_cells
 
 

@@ -4,7 +4,7 @@ import xarray as xr
 
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
-from twsrecon.merge import reconstruction_skill
+from twsrecon.reconstruction.merge import reconstruction_skill
 
 
 def main(snakemake):

@@ -3,7 +3,7 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon.features import months_per_set, split_dataset
+from twsrecon.reconstruction.features import months_per_set, split_dataset
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 

@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 from twsrecon.data.io import atomic_output, read_json, write_netcdf
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
-from twsrecon.reconstruction import region_arrays, train_chunk
+from twsrecon.reconstruction.fitting import region_arrays, train_chunk
 
 
 def main(snakemake):

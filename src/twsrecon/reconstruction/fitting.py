@@ -9,13 +9,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .device import resolve_device
+from ..device import resolve_device
 from .features import RobustScaler, reference, windows
-from .periods import SPLIT_ATTRS, TRAIN, VAL
+from ..periods import SPLIT_ATTRS, TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
 from .models import BatchedRegressor
-from .regions.cells import PREDICTORS, uses_sif
+from ..regions.cells import PREDICTORS, uses_sif
 from .training import TrainSettings, predict, train
 
 log = logging.getLogger(__name__)

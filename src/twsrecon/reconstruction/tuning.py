@@ -24,13 +24,13 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
-from .periods import TRAIN, VAL
-from .device import resolve_device
+from ..periods import TRAIN, VAL
+from ..device import resolve_device
 from .hyperparameters import Hyperparameters, MissingStudyError, read_published, read_published_lr
 from .merge import PUBLISHED_SELECTION, TUNED_SELECTION
 from .models import BatchedRegressor, select_models
-from .reconstruction import chunk_dataset, fit_cells, prepare, region_arrays
-from .logs import Progress
+from .fitting import chunk_dataset, fit_cells, prepare, region_arrays
+from ..logs import Progress
 from .training import TrainSettings, train
 
 log = logging.getLogger(__name__)

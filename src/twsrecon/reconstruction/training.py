@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .device import resolve_device  # noqa: F401  (its home before; the scripts' import)
-from .logs import Progress
+from ..device import resolve_device  # noqa: F401  (its home before; the scripts' import)
+from ..logs import Progress
 from .models import model_axis
 
 log = logging.getLogger(__name__)

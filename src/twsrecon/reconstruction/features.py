@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .periods import NONE, SPLIT_ATTRS, TEST, TRAIN, VAL
+from ..periods import NONE, SPLIT_ATTRS, TEST, TRAIN, VAL
 
 
 def first_target_index(window: int, include_current: bool) -> int:

@@ -18,8 +18,8 @@ from typing import Any, Mapping
 import optuna
 import sqlalchemy.exc
 
-from .errors import InputError
-from .regions.cells import MODEL_TYPES, class_of
+from ..errors import InputError
+from ..regions.cells import MODEL_TYPES, class_of
 
 log = logging.getLogger(__name__)
 
