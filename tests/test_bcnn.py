@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from twsrecon.bcnn import (ParticleCBAMNet, Priors, SVGDTrainer, crop, load_particle_state, pad_to_multiple,
-                           particle_state)
-from twsrecon.svgd import (log_gamma_prior_log_beta, log_student_t_prior, median_bandwidth, rbf_kernel,
-                           squared_distances, svgd_direction)
+from twsrecon.gapfill.bcnn import (
+    ParticleCBAMNet, Priors, SVGDTrainer, crop, load_particle_state, pad_to_multiple, particle_state,
+)
+from twsrecon.gapfill.svgd import (
+    log_gamma_prior_log_beta, log_student_t_prior, median_bandwidth, rbf_kernel, squared_distances, svgd_direction,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from twsrecon.baselines import linear_trend, trend_plus_season, trend_values
-from twsrecon.gapfill import Standardiser, prepare_gapfill
+from twsrecon.gapfill.inputs import Standardiser, prepare_gapfill
 from twsrecon.periods import GAP, in_periods
 from twsrecon.data.io import read_csv
 
@@ -97,7 +97,7 @@ def test_test_month_scores_detrended_with_the_training_trend_and_with_all_months
     """A cell whose trend changes at the test period: the training-months trend misses it, the all-months
     trend (the paper's Table 1) absorbs part of it; each score variant uses its own trend."""
     from twsrecon.baselines import decimal_years
-    from twsrecon.gapfill import all_months_trend, score_test_months
+    from twsrecon.gapfill.inputs import all_months_trend, score_test_months
 
     data = prepare_gapfill(tiny_cube(), ["pcp"], [0], "evaluation")
     years = decimal_years(data.time)
@@ -190,7 +190,7 @@ def test_bcnn_products_on_the_tiny_demo(tiny_run):
 
 
 def test_derived_predictors_cwsc_and_model_twsa():
-    from twsrecon.gapfill import predictor_field
+    from twsrecon.gapfill.inputs import predictor_field
 
     cube = tiny_cube()
     with pytest.raises(ValueError, match="needs et, runoff"):
@@ -210,7 +210,7 @@ def test_derived_predictors_cwsc_and_model_twsa():
 def test_bcnn_grid_domain_and_conservative_remaps():
     """The BCNN grid: the analysis rows inside gapfill.domain, coarsened to gapfill.resolution by area
     weights and back; the demo's case (same 1 deg grid, domain around it) is the identity."""
-    from twsrecon.gapfill import bcnn_grid
+    from twsrecon.gapfill.inputs import bcnn_grid
 
     lat, lon = np.arange(56.25, 64, 0.5), np.arange(0.25, 4, 0.5)  # 0.5 deg, 56..64N
     g = bcnn_grid(lat, lon, 1.0, {"lat_min": -60, "lat_max": 60})

@@ -26,7 +26,7 @@ from safetensors import safe_open
 
 from conftest import REPO, TINY_DEMO, run_snakemake
 from twsrecon import evaluation as ev
-from twsrecon.gapfill import BCNNSettings
+from twsrecon.gapfill.inputs import BCNNSettings
 from twsrecon.data.grid import Grid
 from twsrecon.reconstruction.hyperparameters import MissingStudyError
 from twsrecon.reconstruction.merge import TUNED_SELECTION

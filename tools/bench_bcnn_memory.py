@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from twsrecon.bcnn import ParticleCBAMNet, SVGDTrainer
+from twsrecon.gapfill.bcnn import ParticleCBAMNet, SVGDTrainer
 
 GIB = 1024**3
 

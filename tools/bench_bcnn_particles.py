@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from twsrecon.bcnn import ParticleCBAMNet, SVGDTrainer, load_particle_state, particle_state
+from twsrecon.gapfill.bcnn import ParticleCBAMNet, SVGDTrainer, load_particle_state, particle_state
 
 
 def fwd_bwd(net: ParticleCBAMNet, x: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .baselines import decimal_years, linear_trend, trend_plus_season, trend_values
-from .data.grid import Grid, Regridder
-from .metrics import nrmse, nse, pearson_r
-from .logs import Progress
-from .periods import EVALUATION, GAP, in_periods
+from ..baselines import decimal_years, linear_trend, trend_plus_season, trend_values
+from ..data.grid import Grid, Regridder
+from ..metrics import nrmse, nse, pearson_r
+from ..logs import Progress
+from ..periods import EVALUATION, GAP, in_periods
 
 
 @dataclass
@@ -154,7 +154,7 @@ def bcnn_grid(lat: np.ndarray, lon: np.ndarray, resolution_deg: float, domain: d
     """The BCNN grid for analysis cell centres lat, lon (ascending, regular): the rows inside
     `domain` (lat_min, lat_max), on cells of `resolution_deg` aligned to multiples of it. Finer than the
     analysis grid is an error: the BCNN never sees more detail than the data has."""
-    from .data.grid import edges_from_centres
+    from ..data.grid import edges_from_centres
 
     lat_e, lon_e = edges_from_centres(lat, name="latitude"), edges_from_centres(lon, name="longitude")
     res = float(np.median(np.diff(lat)))
@@ -441,7 +441,7 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
     checked (and logged) once the data are ready.
     """
-    from .device import resolve_device  # torch: only the fit needs it
+    from ..device import resolve_device  # torch: only the fit needs it
 
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
     grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
