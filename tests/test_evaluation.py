@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from conftest import TINY_DEMO, run_snakemake
 
-from twsrecon import aridity, evaluation as ev
+from twsrecon.evaluation import aridity, scores as ev
 from twsrecon.errors import InputError
 from twsrecon.periods import TEST, TRAIN, VAL
 from twsrecon.data.grid import Grid

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.baselines import linear_trend, trend_plus_season, trend_values
+from twsrecon.evaluation.baselines import linear_trend, trend_plus_season, trend_values
 from twsrecon.gapfill.inputs import Standardiser, prepare_gapfill
 from twsrecon.periods import GAP, in_periods
 from twsrecon.data.io import read_csv
@@ -96,7 +96,7 @@ def test_per_cell_scaler_falls_back_to_the_global_scale_where_a_cell_has_too_few
 def test_test_month_scores_detrended_with_the_training_trend_and_with_all_months_trend():
     """A cell whose trend changes at the test period: the training-months trend misses it, the all-months
     trend (the paper's Table 1) absorbs part of it; each score variant uses its own trend."""
-    from twsrecon.baselines import decimal_years
+    from twsrecon.evaluation.baselines import decimal_years
     from twsrecon.gapfill.inputs import all_months_trend, score_test_months
 
     data = prepare_gapfill(tiny_cube(), ["pcp"], [0], "evaluation")

@@ -40,7 +40,7 @@ def test_train_chunk_closure_is_what_python_loads():
     metrics and hyperparameters included (which the hand-kept list forgot)."""
     script = REPO / "workflow" / "scripts" / "train_chunk.py"
     declared = {str(Path(p).relative_to(SRC / "twsrecon")) for p in import_closure(script, SRC)}
-    assert {"metrics.py", "reconstruction/hyperparameters.py", "reconstruction/training.py",
+    assert {"evaluation/metrics.py", "reconstruction/hyperparameters.py", "reconstruction/training.py",
             "reconstruction/fitting.py"} <= declared
     imports = "\n".join(line.split("  #")[0] for line in script.read_text().splitlines()
                         if line.startswith(("from twsrecon", "import twsrecon")))

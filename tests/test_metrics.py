@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from twsrecon.metrics import kge, nrmse, nse, pearson_r, rmse, score
+from twsrecon.evaluation.metrics import kge, nrmse, nse, pearson_r, rmse, score
 
 OBS = np.array([1.0, 2.0, 3.0, 4.0])
 SIM = np.array([1.5, 2.0, 2.5, 5.0])

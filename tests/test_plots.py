@@ -9,8 +9,8 @@ import xarray as xr
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from twsrecon import plots  # noqa: E402
-from twsrecon.evaluation import RegionalBand, regional_mean, regional_std  # noqa: E402
+from twsrecon.evaluation import plots  # noqa: E402
+from twsrecon.evaluation.scores import RegionalBand, regional_mean, regional_std  # noqa: E402
 
 
 def field(values, lat, lon, time=None):

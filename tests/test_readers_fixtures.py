@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import FIXTURES, sha256
-from twsrecon.evaluation import read_external
+from twsrecon.evaluation.scores import read_external
 from twsrecon.data.grid import Grid, regrid
 from twsrecon.reconstruction.hyperparameters import read_published, read_published_lr
 from twsrecon.data.io.era5 import open_era5
@@ -255,7 +255,7 @@ def test_published_study_copy_is_upgraded(tmp_path):
 
 
 def test_aridity_map_geotiff():
-    from twsrecon.aridity import read_aridity_map
+    from twsrecon.evaluation.aridity import read_aridity_map
 
     ai = read_aridity_map(FIXTURES / "aridity" / "ai_v3_yr.tif", None, 1e-4, Grid(0.5, 20.0, 21.0, 10.0, 11.0))
     assert ai.shape == (2, 2) and ai.dtype == np.float64

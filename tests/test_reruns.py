@@ -213,12 +213,12 @@ def test_new_predictor_set_runs_only_its_fits_and_consumers(complete):
 
 def test_metrics_edit_reruns_the_rules_that_import_it(complete):
     repo, _ = complete
-    # The rules in this DAG whose scripts import twsrecon.metrics, directly or through other modules
+    # The rules in this DAG whose scripts import twsrecon.evaluation.metrics, directly or through other modules
     # (bcnn via gapfill, the modelling rules via training/reconstruction, the scoring via evaluation).
     importing = {"bcnn", "hyperparameters", "train_chunk", "retune_lr", "merge_reconstruction",
                  "reconstruction_skill", "score_product", "evaluation_tables", "skill_table", "score_maps",
                  "score_boxplots", "gap_trend", "summary_figure", "timeseries_figure"}  # the figures: via evaluation
-    with restored(repo / "src/twsrecon/metrics.py") as metrics:
+    with restored(repo / "src/twsrecon/evaluation/metrics.py") as metrics:
         metrics.write_text(metrics.read_text() + "\n# an edit to the metrics\n")
         jobs = plan(complete)
     below = job_keys(("gapfill_product", {}), ("gap_figures", {}))  # made from the BCNN fits, import no metrics
@@ -227,7 +227,7 @@ def test_metrics_edit_reruns_the_rules_that_import_it(complete):
         job_keys(("gap_trend", {}))
     # Snakemake names the edited module for the first jobs that use it and only the upstream outputs for those
     # below them: the BCNN fits and the tuning; every other importing rule runs below one of these.
-    edited = {rule for (rule, _), reason in jobs.items() if f"{repo}/src/twsrecon/metrics.py" in reason}
+    edited = {rule for (rule, _), reason in jobs.items() if f"{repo}/src/twsrecon/evaluation/metrics.py" in reason}
     # the first jobs to use it: the baselines' scores too (they are made from the split and the cube alone)
     assert edited == {"bcnn", "hyperparameters", "score_product"}
     assert {rule for rule, _ in jobs} - {"all", "gapfill_product", "gap_figures"} == importing

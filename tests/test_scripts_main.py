@@ -25,7 +25,7 @@ import xarray as xr
 from safetensors import safe_open
 
 from conftest import REPO, TINY_DEMO, run_snakemake
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.gapfill.inputs import BCNNSettings
 from twsrecon.data.grid import Grid
 from twsrecon.reconstruction.hyperparameters import MissingStudyError

@@ -1,7 +1,7 @@
 # Config validation, paths and input functions shared by every rule file.
 
 from twsrecon.config import check_inputs, validate
-from twsrecon.evaluation import BASELINES, TRUTH_PERIODS
+from twsrecon.evaluation.scores import BASELINES, TRUTH_PERIODS
 from snakemake.exceptions import IncompleteCheckpointException
 from twsrecon.regions.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
 from twsrecon.regions.cells import MODEL_TYPES, REGIONS as ALL_REGIONS

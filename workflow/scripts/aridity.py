@@ -3,7 +3,7 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon import aridity
+from twsrecon.evaluation import aridity
 from twsrecon.data.grid import Grid
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 

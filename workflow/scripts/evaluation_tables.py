@@ -1,6 +1,6 @@
 """Median skill per Köppen–Geiger region and per aridity class; pairwise product comparisons."""
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 

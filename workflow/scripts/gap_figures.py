@@ -3,7 +3,7 @@
 import xarray as xr
 
 from twsrecon.logs import setup
-from twsrecon.plots import field_maps, gap_means
+from twsrecon.evaluation.plots import field_maps, gap_means
 
 
 def main(snakemake):

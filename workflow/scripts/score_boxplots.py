@@ -1,8 +1,8 @@
 """Boxplots of per-cell PCC and NSE per Köppen–Geiger region or aridity class, one box per product."""
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.logs import setup
-from twsrecon.plots import boxplots
+from twsrecon.evaluation.plots import boxplots
 
 
 def main(snakemake):

@@ -1,8 +1,8 @@
 """Maps of one metric per product for one period."""
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.logs import setup
-from twsrecon.plots import score_maps
+from twsrecon.evaluation.plots import score_maps
 
 
 def main(snakemake):

@@ -1,6 +1,6 @@
 """Per-cell skill of one product on every period it can be scored on (see twsrecon.evaluation)."""
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 

@@ -1,6 +1,6 @@
 """The project's skill benchmark on the demo world: every product against the true TWSA, per aridity class."""
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 

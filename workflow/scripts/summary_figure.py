@@ -2,10 +2,10 @@
 
 import textwrap
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.logs import setup
 from twsrecon.periods import GAP
-from twsrecon.plots import gap_means, summary
+from twsrecon.evaluation.plots import gap_means, summary
 
 
 def main(snakemake):

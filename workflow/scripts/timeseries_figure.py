@@ -1,9 +1,9 @@
 """Regional mean TWSA of GRACE, the reconstructions and the BCNN gap fill with the band of its regional mean."""
 
-from twsrecon import evaluation as ev
+from twsrecon.evaluation import scores as ev
 from twsrecon.logs import setup
 from twsrecon.periods import GAP
-from twsrecon.plots import timeseries
+from twsrecon.evaluation.plots import timeseries
 
 
 def main(snakemake):

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..baselines import decimal_years, linear_trend, trend_plus_season, trend_values
+from ..evaluation.baselines import decimal_years, linear_trend, trend_plus_season, trend_values
 from ..data.grid import Grid, Regridder
-from ..metrics import nrmse, nse, pearson_r
+from ..evaluation.metrics import nrmse, nse, pearson_r
 from ..logs import Progress
 from ..periods import EVALUATION, GAP, in_periods
 

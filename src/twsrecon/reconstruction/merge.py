@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..baselines import climatology_baseline
+from ..evaluation.baselines import climatology_baseline
 from ..periods import TEST, TRAIN, VAL
-from ..metrics import pearson_r
+from ..evaluation.metrics import pearson_r
 from ..regions.cells import REGIONS, uses_sif
 
 PCC_SPLITS = {"train": (TRAIN,), "validation": (VAL,), "train_validation": (TRAIN, VAL), "test": (TEST,),

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from .data.io.netcdf import atomic_output  # noqa: E402
+from ..data.io.netcdf import atomic_output  # noqa: E402
 
 METRIC_STYLE = {"r": ("Pearson correlation r (1)", "RdYlBu", -1, 1),
                 "nse": ("Nash–Sutcliffe efficiency NSE (1)", "RdYlBu", -1, 1),

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .periods import TRAIN
+from ..periods import TRAIN
 
 
 def decimal_years(time: pd.DatetimeIndex) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import InputError
+from ..errors import InputError
 
 # Upper bounds of the classes (UNEP): HA < 0.05 <= A < 0.2 <= SA < 0.5 <= SH < 0.65 <= H
 CLASS_BOUNDS = (0.05, 0.2, 0.5, 0.65)
@@ -81,8 +81,8 @@ def read_aridity_map(path, variable: str | None, scale: float, grid) -> xr.DataA
     """A user's aridity-index map (netCDF or GeoTIFF, e.g. Global-AI v3 with scale 1e-4) on the grid."""
     from pathlib import Path
 
-    from .data.grid import regrid
-    from .data.io.netcdf import open_input, select_field
+    from ..data.grid import regrid
+    from ..data.io.netcdf import open_input, select_field
 
     path = Path(path)
     if path.suffix.lower() in (".tif", ".tiff"):

@@ -16,12 +16,12 @@ import xarray as xr
 
 from .aridity import CLASSES, class_names
 from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
-from .errors import InputError
-from .reconstruction.features import holdout_months
-from .periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
+from ..errors import InputError
+from ..reconstruction.features import holdout_months
+from ..periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
 from .metrics import score
-from .regions.cells import MODEL_TYPES, REGIONS
-from .data.timeaxis import month_start
+from ..regions.cells import MODEL_TYPES, REGIONS
+from ..data.timeaxis import month_start
 
 METRICS = ("r", "nse", "kge", "rmse", "nrmse")
 GRACE_PERIODS = {"train": TRAIN, "validation": VAL, "test": TEST}
@@ -214,8 +214,8 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
 def read_external(path, variable: str | None, grid, *, time_units: str | None = None,
                   units: str | None = None) -> xr.DataArray:
     """Any TWSA netCDF on a regular lat/lon grid, any CF time encoding, as monthly cm on the analysis grid."""
-    from .data.grid import regrid
-    from .data.io.netcdf import open_input, select_field
+    from ..data.grid import regrid
+    from ..data.io.netcdf import open_input, select_field
 
     ds = open_input(path, decode_times=False)
     da = select_field(ds, path, variable, 3, "evaluation.external.<name>.variable")

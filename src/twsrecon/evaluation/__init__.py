@@ -1,0 +1,1 @@
+"""Scoring every product per cell and period, the tables and figures of the evaluation."""
