@@ -57,7 +57,8 @@ TINY_DEMO = {
 @pytest.fixture(scope="session")
 def demo_world(tmp_path_factory):
     """The default demo world, generated once per test session."""
-    from twsrecon.data.demo_files import DemoSpec, generate
+    from twsrecon.data.demo import DemoSpec
+    from twsrecon.data.demo_world import generate
 
     spec = DemoSpec()
     out = tmp_path_factory.mktemp("demo")

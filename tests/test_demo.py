@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from twsrecon.data.demo_files import DemoSpec, generate, layout
+from twsrecon.data.demo import DemoSpec, layout
+from twsrecon.data.demo_world import generate
 from twsrecon.data.io.era5 import read_era5
 from twsrecon.data.io.grace import parse_months_missing, read_mascon
 from twsrecon.data.io.koppen import read_beck_geotiff
 from twsrecon.data.io.sif import read_sif
-from twsrecon.regions.cells import REGIONS
+from twsrecon.regions.classes import REGIONS
 from twsrecon.data.timeaxis import months
 
 PERIOD = months("1982-01", "2021-12")

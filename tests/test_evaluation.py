@@ -9,7 +9,11 @@ import pytest
 import xarray as xr
 from conftest import TINY_DEMO, run_snakemake
 
-from twsrecon.evaluation import aridity, scores as ev
+from twsrecon.evaluation import aridity
+from twsrecon.evaluation.external import read_external
+from twsrecon.evaluation.scores import BASELINES, METRICS, baselines, score_periods
+from twsrecon.evaluation.tables import compare, comparison_pairs, medians, scored_months
+from twsrecon.evaluation.trends import gap_trends
 from twsrecon.errors import InputError
 from twsrecon.periods import TEST, TRAIN, VAL
 from twsrecon.data.grid import Grid
@@ -70,11 +74,11 @@ def test_baselines_never_see_test_months():
     obs = field(rng.normal(size=(48, 2, 1)) + np.arange(48)[:, None, None] * 0.1)
     split = xr.zeros_like(obs, dtype=np.int8) + TRAIN
     split[40:] = TEST
-    a = ev.baselines(obs, split)
+    a = baselines(obs, split)
     changed = obs.copy()
     changed[40:] += 100.0  # test months only
-    b = ev.baselines(changed, split)
-    for name in ev.BASELINES:
+    b = baselines(changed, split)
+    for name in BASELINES:
         np.testing.assert_allclose(a[name].values, b[name].values)
     # The climatology of a month is the mean of that calendar month over training months.
     jan = obs.values[[0, 12, 24, 36], 0, 0].mean()
@@ -87,7 +91,7 @@ def test_score_periods_use_their_own_months_and_references():
     sim[:24] += 5.0  # wrong in the first two years only
     split = xr.zeros_like(truth, dtype=np.int8)
     split[:24], split[24:] = TRAIN, TEST
-    s = ev.score_periods({"train": sim, "test": sim}, {"train": truth, "test": truth},
+    s = score_periods({"train": sim, "test": sim}, {"train": truth, "test": truth},
                          {"train": split == TRAIN, "test": split == TEST})
     assert s["nse"].sel(period="test").values == pytest.approx(np.ones((2, 1)))
     assert (s["rmse"].sel(period="train").values == pytest.approx(5.0))
@@ -101,31 +105,31 @@ def test_medians_per_group_and_comparisons_by_hand():
 
     def ds(r, nse, months=(12, 10, 8, 0), design="split"):
         out = xr.Dataset({m: (("period", "lat", "lon"), (r if m == "r" else nse if m == "nse" else r * 0)[None])
-                          for m in ev.METRICS}, coords=coords)
+                          for m in METRICS}, coords=coords)
         out["months"] = (("period", "lat", "lon"), np.array(months).reshape(1, 2, 2))
         return out.assign_attrs(held_out_design=design)
 
     scores = {"A": ds(r, nse_a), "B": ds(r - 0.2, nse_a + 0.1), "C": ds(r, nse_a, (12, 9, 8, 0)),
               "other": ds(r, nse_a, design="BCNN periods")}
     labels = np.array([["x", "x"], ["y", ""]], dtype=object)
-    table = ev.medians(scores, labels, ("x", "y"), "region")
+    table = medians(scores, labels, ("x", "y"), "region")
     a = table[table["product"] == "A"].set_index("region")
     assert a.loc["x", "r"] == pytest.approx(0.3) and a.loc["x", "cells"] == 2
     assert a.loc["y", "r"] == pytest.approx(0.9) and a.loc["all", "cells"] == 3
-    cmp = ev.compare(scores, [("test pair", "A", "B")]).set_index("metric")
+    cmp = compare(scores, [("test pair", "A", "B")]).set_index("metric")
     assert cmp.loc["r", "median_difference"] == pytest.approx(0.2) and cmp.loc["r", "share_a_better"] == 1.0
     assert cmp.loc["nse", "share_a_better"] == 0.0
     assert cmp.loc["rmse", "share_a_better"] == 0.0  # equal RMSE is not better
     assert (cmp["months_a"] == 30).all() and (cmp["months_b"] == 30).all() and cmp["same_months"].all()
-    assert not ev.compare(scores, [("p", "A", "C")])["same_months"].any()  # months differ in one cell: said
-    assert ev.compare(scores, [("p", "A", "other")]).empty  # another held-out design: no comparison on GRACE
-    used = ev.scored_months(scores).set_index("product")
+    assert not compare(scores, [("p", "A", "C")])["same_months"].any()  # months differ in one cell: said
+    assert compare(scores, [("p", "A", "other")]).empty  # another held-out design: no comparison on GRACE
+    used = scored_months(scores).set_index("product")
     assert used.loc["A", "cell_months"] == 30 and used.loc["A", "cells"] == 3
     assert used.loc["A", "held_out_design"] == "split"
 
 
 def test_comparison_pairs_cover_the_questions():
-    pairs = ev.comparison_pairs(["LSTM", "BiLSTM", "LSTMnoSIF", "BCNN_all", "climatology", "trend_season"])
+    pairs = comparison_pairs(["LSTM", "BiLSTM", "LSTMnoSIF", "BCNN_all", "climatology", "trend_season"])
     assert ("SIF vs noSIF", "LSTM", "LSTMnoSIF") in pairs
     assert ("LSTM vs BiLSTM", "LSTM", "BiLSTM") in pairs
     assert ("model vs baseline", "BCNN_all", "trend_season") in pairs
@@ -135,7 +139,7 @@ def test_comparison_pairs_cover_the_questions():
 def test_external_product_from_the_real_reference_file(shared_data):
     path = shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
     grid = Grid(1.0, 20, 24, 76, 80)
-    da = ev.read_external(path, None, grid)
+    da = read_external(path, None, grid)
     assert da.sizes == {"time": 244, "lat": 4, "lon": 4}
     assert pd.Timestamp(da["time"].values[0]) == pd.Timestamp("2002-04-01")
     assert pd.Timestamp(da["time"].values[-1]) == pd.Timestamp("2022-07-01")
@@ -143,10 +147,10 @@ def test_external_product_from_the_real_reference_file(shared_data):
         block = raw["lwe_thickness"].isel(time=0).sel(lat=[20.25, 20.75], lon=[76.25, 76.75]).values
     assert da.isel(time=0, lat=0, lon=0).item() == pytest.approx(np.nanmean(block), abs=0.01)
     # A domain reaching past the product: cells outside are NaN, not an error.
-    part = ev.read_external(path, "lwe_thickness", Grid(1.0, 30, 40, 70, 80))  # the product ends at 35.5 N
+    part = read_external(path, "lwe_thickness", Grid(1.0, 30, 40, 70, 80))  # the product ends at 35.5 N
     assert np.isnan(part.sel(lat=39.5, lon=76.5)).all() and np.isfinite(part.sel(lat=30.5, lon=76.5)).all()
     with pytest.raises(InputError, match="does not overlap"):
-        ev.read_external(path, "lwe_thickness", Grid(1.0, 40, 44, -10, -6))
+        read_external(path, "lwe_thickness", Grid(1.0, 40, 44, -10, -6))
 
 
 def test_external_product_without_time_units_is_a_clear_error(provider_data, tmp_path):
@@ -157,15 +161,15 @@ def test_external_product_without_time_units_is_a_clear_error(provider_data, tmp
     bad = tmp_path / "no_units.nc"
     ds.to_netcdf(bad)
     with pytest.raises(InputError) as err:
-        ev.read_external(bad, "lwe_thickness", Grid(1.0, 20, 24, 76, 80))
+        read_external(bad, "lwe_thickness", Grid(1.0, 20, 24, 76, 80))
     assert "no_units.nc" in str(err.value) and "time" in str(err.value)
-    ok = ev.read_external(bad, "lwe_thickness", Grid(1.0, 20, 24, 76, 80), time_units="days since 2002-04-01")
+    ok = read_external(bad, "lwe_thickness", Grid(1.0, 20, 24, 76, 80), time_units="days since 2002-04-01")
     assert pd.Timestamp(ok["time"].values[1]) == pd.Timestamp("2002-05-01")
     ds["lwe_thickness"].attrs["units"] = "kg m-2"
     ds["time"].attrs["units"] = "days since 2002-04-01"
     ds.to_netcdf(tmp_path / "kg.nc")
     with pytest.raises(InputError, match="water thickness"):
-        ev.read_external(tmp_path / "kg.nc", "lwe_thickness", Grid(1.0, 20, 24, 76, 80))
+        read_external(tmp_path / "kg.nc", "lwe_thickness", Grid(1.0, 20, 24, 76, 80))
 
 
 def test_gap_trend_open_versus_filled():
@@ -177,7 +181,7 @@ def test_gap_trend_open_versus_filled():
     grace[gap] = np.nan
     filled = truth.copy()
     filled[gap] += 10.0  # a gap fill biased high late in the record steepens the trend
-    t = ev.gap_trends(grace, filled)
+    t = gap_trends(grace, filled)
     assert t["trend_open"].values == pytest.approx(2.0)
     assert (t["trend_filled"].values > 2.5).all() and (t["trend_difference"].values > 0.5).all()
     assert t["trend_open"].attrs["units"] == "cm a-1"

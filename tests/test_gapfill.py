@@ -97,7 +97,7 @@ def test_test_month_scores_detrended_with_the_training_trend_and_with_all_months
     """A cell whose trend changes at the test period: the training-months trend misses it, the all-months
     trend (the paper's Table 1) absorbs part of it; each score variant uses its own trend."""
     from twsrecon.evaluation.baselines import decimal_years
-    from twsrecon.gapfill.inputs import all_months_trend, score_test_months
+    from twsrecon.gapfill.products import all_months_trend, score_test_months
 
     data = prepare_gapfill(tiny_cube(), ["pcp"], [0], "evaluation")
     years = decimal_years(data.time)

@@ -20,7 +20,7 @@ from twsrecon.reconstruction.hyperparameters import (
     Hyperparameters, MissingStudyError, open_published_study, published_study_name, published_study_path,
     read_published, read_published_lr,
 )
-from twsrecon.regions.cells import MODEL_TYPES, REGIONS
+from twsrecon.regions.classes import MODEL_TYPES, REGIONS
 
 DATA = SHARED_DATA / "graice-hyperparameters"
 needs_data = pytest.mark.skipif(

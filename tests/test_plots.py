@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from twsrecon.evaluation import plots  # noqa: E402
-from twsrecon.evaluation.scores import RegionalBand, regional_mean, regional_std  # noqa: E402
+from twsrecon.evaluation.trends import RegionalBand, regional_mean, regional_std  # noqa: E402
 
 
 def field(values, lat, lon, time=None):

@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 
 from conftest import FIXTURES, sha256
-from twsrecon.evaluation.scores import read_external
+from twsrecon.evaluation.external import read_external
 from twsrecon.data.grid import Grid, regrid
 from twsrecon.reconstruction.hyperparameters import read_published, read_published_lr
 from twsrecon.data.io.era5 import open_era5
 from twsrecon.data.io.grace import read_mascon
 from twsrecon.data.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii
 from twsrecon.data.io.sif import read_sif
-from twsrecon.regions.cells import BECK_CODES
+from twsrecon.regions.classes import BECK_CODES
 from twsrecon.data.timeaxis import months
 from twsrecon.data.units import era5_to_canonical
 

@@ -8,7 +8,7 @@ import xarray as xr
 from twsrecon.data.grid import Grid, regrid
 from twsrecon.data.io.era5 import open_era5
 from twsrecon.data.io.koppen import read_kottek_ascii
-from twsrecon.regions.cells import BECK_CODES
+from twsrecon.regions.classes import BECK_CODES
 from twsrecon.data.units import era5_to_canonical
 
 from conftest import sha256

@@ -8,9 +8,10 @@ import xarray as xr
 
 from twsrecon.data.io import read_csv
 from twsrecon.regions.plan import PlanError, check_external_overlap, check_predictor_sets, pick_timeseries_regions
-from twsrecon.regions.cells import (
+from twsrecon.regions.cells import own_cells, plan_cells, region_cells
+from twsrecon.regions.classes import (
     BECK_CODES, CLASS_TOO_SMALL, CLASS_NOT_INCLUDED, FALLBACK_NEIGHBOURS, MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE,
-    REGIONS, STATUS, USABLE, own_cells, plan_cells, region_cells, related_classes,
+    REGIONS, STATUS, USABLE, related_classes,
 )
 
 from conftest import TINY_DEMO, dry_run, run_snakemake

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from twsrecon.data.io import read_csv
-from twsrecon.regions.cells import REGIONS
+from twsrecon.regions.classes import REGIONS
 
 from conftest import REPO, TINY_DEMO, TINY_TARGETS, run_snakemake
 

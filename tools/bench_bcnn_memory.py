@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from twsrecon.gapfill.bcnn import ParticleCBAMNet, SVGDTrainer
+from twsrecon.gapfill.bcnn import ParticleCBAMNet
+from twsrecon.gapfill.trainer import SVGDTrainer
 
 GIB = 1024**3
 

@@ -15,7 +15,8 @@ import time
 
 import torch
 
-from twsrecon.gapfill.bcnn import ParticleCBAMNet, SVGDTrainer, load_particle_state, particle_state
+from twsrecon.gapfill.bcnn import ParticleCBAMNet, load_particle_state, particle_state
+from twsrecon.gapfill.trainer import SVGDTrainer
 
 
 def fwd_bwd(net: ParticleCBAMNet, x: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ print(json.dumps([time.perf_counter() - t0, hwm]))
 
 
 def main():
-    from twsrecon.data.demo_files import DemoSpec, generate
+    from twsrecon.data.demo import DemoSpec
+    from twsrecon.data.demo_world import generate
 
     print(f"{'ERA5 grid':>10} {'input MB':>9} {'chunk':>6} {'seconds':>8} {'peak RSS MB':>12}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,8 @@ import torch
 import yaml
 from torch.profiler import ProfilerActivity, profile
 
-from twsrecon.gapfill.bcnn import ParticleCBAMNet, SVGDTrainer
+from twsrecon.gapfill.bcnn import ParticleCBAMNet
+from twsrecon.gapfill.trainer import SVGDTrainer
 from twsrecon.reconstruction.models import BatchedRegressor
 from twsrecon.reconstruction.training import TrainSettings, train
 

@@ -4,7 +4,7 @@ from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation.scores import BASELINES, TRUTH_PERIODS
 from snakemake.exceptions import IncompleteCheckpointException
 from twsrecon.regions.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
-from twsrecon.regions.cells import MODEL_TYPES, REGIONS as ALL_REGIONS
+from twsrecon.regions.classes import MODEL_TYPES, REGIONS as ALL_REGIONS
 
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")

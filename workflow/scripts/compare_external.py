@@ -4,7 +4,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from twsrecon.evaluation import scores as ev
+from twsrecon.evaluation.external import external_agreement
+from twsrecon.evaluation.tables import region_labels
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
@@ -22,8 +23,8 @@ def main(snakemake):
         ours[Path(path).stem] = twsa(path)  # results/reconstruction/<MODEL>.nc
     for path in snakemake.input.gap_product:  # none when the gap fill is off
         ours["BCNN_gapfilled"] = twsa(path)
-    regions, order = ev.region_labels(snakemake.input.koppen)
-    table = ev.external_agreement(external, ours, regions, order)
+    regions, order = region_labels(snakemake.input.koppen)
+    table = external_agreement(external, ours, regions, order)
     table.insert(0, "external", snakemake.wildcards.external)
     log.info("\n%s", table.to_string(index=False))
     write_csv(table, snakemake.output[0], {"external": snakemake.wildcards.external})

@@ -1,6 +1,7 @@
 """Write the synthetic demo world in the providers' formats (see twsrecon.data.demo_files)."""
 
-from twsrecon.data.demo_files import DemoSpec, generate
+from twsrecon.data.demo import DemoSpec
+from twsrecon.data.demo_world import generate
 from twsrecon.data.grid import Grid
 from twsrecon.logs import setup
 

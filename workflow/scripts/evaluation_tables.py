@@ -1,22 +1,22 @@
 """Median skill per Köppen–Geiger region and per aridity class; pairwise product comparisons."""
 
-from twsrecon.evaluation import scores as ev
+from twsrecon.evaluation.tables import aridity_labels, compare, comparison_pairs, medians, read_scores, region_labels, scored_months
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
 
 def main(snakemake):
     log = setup(snakemake.log[0])
-    scores = ev.read_scores(snakemake.input.scores)
-    regions, region_order = ev.region_labels(snakemake.input.koppen)
-    classes, class_order = ev.aridity_labels(snakemake.input.aridity)
+    scores = read_scores(snakemake.input.scores)
+    regions, region_order = region_labels(snakemake.input.koppen)
+    classes, class_order = aridity_labels(snakemake.input.aridity)
     meta = {"products": list(scores)}
-    write_csv(ev.medians(scores, regions, region_order, "region"), snakemake.output.by_region, meta)
-    by_aridity = ev.medians(scores, classes, class_order, "aridity_class")
+    write_csv(medians(scores, regions, region_order, "region"), snakemake.output.by_region, meta)
+    by_aridity = medians(scores, classes, class_order, "aridity_class")
     write_csv(by_aridity, snakemake.output.by_aridity, meta)
-    comparisons = ev.compare(scores, ev.comparison_pairs(scores))
+    comparisons = compare(scores, comparison_pairs(scores))
     write_csv(comparisons, snakemake.output.comparisons, meta)
-    write_csv(ev.scored_months(scores), snakemake.output.scored_months, meta)
+    write_csv(scored_months(scores), snakemake.output.scored_months, meta)
     log.info("median skill per aridity class:\n%s", by_aridity.to_string(index=False))
     log.info("comparisons:\n%s", comparisons.to_string(index=False))
 

@@ -1,6 +1,6 @@
 """An external TWSA product regridded to the analysis grid and the monthly axis."""
 
-from twsrecon.evaluation.scores import external_dataset
+from twsrecon.evaluation.external import external_dataset
 from twsrecon.data.grid import Grid
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup

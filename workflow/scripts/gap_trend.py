@@ -3,7 +3,7 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon.evaluation.scores import gap_trends
+from twsrecon.evaluation.trends import gap_trends
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 

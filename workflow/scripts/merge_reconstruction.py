@@ -5,7 +5,8 @@ import xarray as xr
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 from twsrecon.reconstruction.merge import add_cell_status, gridded
-from twsrecon.regions.cells import STATUS, plan_cells
+from twsrecon.regions.cells import plan_cells
+from twsrecon.regions.classes import STATUS
 
 
 def main(snakemake):

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from twsrecon.data.io import atomic_output, read_json, write_csv, write_netcdf
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
-from twsrecon.reconstruction.tuning import retune_region
+from twsrecon.reconstruction.retune import retune_region
 
 
 def main(snakemake):

@@ -1,6 +1,7 @@
 """Boxplots of per-cell PCC and NSE per Köppen–Geiger region or aridity class, one box per product."""
 
-from twsrecon.evaluation import scores as ev
+from twsrecon.evaluation.scores import PERIOD_LONG
+from twsrecon.evaluation.tables import aridity_labels, read_scores, region_labels
 from twsrecon.logs import setup
 from twsrecon.evaluation.plots import boxplots
 
@@ -8,9 +9,9 @@ from twsrecon.evaluation.plots import boxplots
 def main(snakemake):
     setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     w = snakemake.wildcards
-    labels, order = (ev.region_labels(snakemake.input.koppen) if w.grouping == "region"
-                     else ev.aridity_labels(snakemake.input.aridity))
-    boxplots(ev.read_scores(snakemake.input.scores), labels, order, w.period, ev.PERIOD_LONG[w.period],
+    labels, order = (region_labels(snakemake.input.koppen) if w.grouping == "region"
+                     else aridity_labels(snakemake.input.aridity))
+    boxplots(read_scores(snakemake.input.scores), labels, order, w.period, PERIOD_LONG[w.period],
              "region" if w.grouping == "region" else "aridity class", snakemake.output[0])
 
 

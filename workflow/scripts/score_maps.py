@@ -1,6 +1,7 @@
 """Maps of one metric per product for one period."""
 
-from twsrecon.evaluation import scores as ev
+from twsrecon.evaluation.scores import PERIOD_LONG
+from twsrecon.evaluation.tables import read_scores
 from twsrecon.logs import setup
 from twsrecon.evaluation.plots import score_maps
 
@@ -8,7 +9,7 @@ from twsrecon.evaluation.plots import score_maps
 def main(snakemake):
     setup(snakemake.log[0])  # messages, warnings and tracebacks go to the job's log
     w = snakemake.wildcards
-    score_maps(ev.read_scores(snakemake.input.scores), w.metric, w.period, ev.PERIOD_LONG[w.period],
+    score_maps(read_scores(snakemake.input.scores), w.metric, w.period, PERIOD_LONG[w.period],
                snakemake.output[0], coast=snakemake.params.coastlines)
 
 

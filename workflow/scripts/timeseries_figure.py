@@ -1,6 +1,6 @@
 """Regional mean TWSA of GRACE, the reconstructions and the BCNN gap fill with the band of its regional mean."""
 
-from twsrecon.evaluation import scores as ev
+from twsrecon.evaluation.trends import regional_series
 from twsrecon.logs import setup
 from twsrecon.periods import GAP
 from twsrecon.evaluation.plots import timeseries
@@ -9,7 +9,7 @@ from twsrecon.evaluation.plots import timeseries
 def main(snakemake):
     log = setup(snakemake.log[0])
     region = snakemake.wildcards.region
-    series, band, grace = ev.regional_series(region, snakemake.input.koppen, snakemake.input.cube,
+    series, band, grace = regional_series(region, snakemake.input.koppen, snakemake.input.cube,
                                              snakemake.input.reconstructions, snakemake.input.gap_product,
                                              snakemake.input.truth)
     log.info("%s: %d products", region, len(series))

@@ -1,25 +1,24 @@
-"""Inputs, detrending, experiments and products of the BCNN gap filling (Mo et al. 2022).
+"""Inputs and detrending of the BCNN gap filling (Mo et al. 2022), and the BCNN's own grid.
 
 The network sees predictor fields at lags t-2, t-1, t and predicts the detrended TWSA at t. Every
 field is detrended with its cell's linear trend fit on the training months with a GRACE observation
 (all GRACE months for the production fit), the trend is added back to the prediction, and the loss
 only ever sees land cells with an observation: ocean and missing months are masked, never zero-filled.
+The fit of an experiment: `experiment`; the gap-filled record and its scores: `products`.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..evaluation.baselines import decimal_years, linear_trend, trend_plus_season, trend_values
 from ..data.grid import Grid, Regridder
-from ..evaluation.metrics import nrmse, nse, pearson_r
-from ..logs import Progress
-from ..periods import EVALUATION, GAP, in_periods
+from ..evaluation.baselines import decimal_years, linear_trend, trend_values
+from ..periods import EVALUATION, in_periods
 
 
 @dataclass
@@ -235,239 +234,3 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
     mask = land[None] & np.isfinite(observed)
     return GapfillData(time, x, y.astype(np.float32), observed, mask, land, train, test, trend, target_scaler,
                        channels, None if ice is None else np.asarray(ice, bool) & land)
-
-
-def _cells_last(a: np.ndarray) -> np.ndarray:
-    """(T, H, W) -> (H, W, T): the metrics run along the last axis."""
-    return np.moveaxis(a, 0, -1)
-
-
-def all_months_trend(data: GapfillData) -> np.ndarray:
-    """Each cell's linear TWSA trend (T, H, W, cm) fit on every GRACE month, test months included: how Mo et
-    al. (2022) detrended for their Table 1. Only for comparing with it; the fit never sees it."""
-    years = decimal_years(data.time)
-    slope, intercept = linear_trend(data.observed, years, data.mask)
-    return trend_values(slope, intercept, years)
-
-
-def score_test_months(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coords: xr.Dataset) -> xr.Dataset:
-    """Per-cell R, NSE, NRMSE on the test months, on the full signal and on the detrended one (the public
-    code reported only the trend-inflated full-signal scores), and the 95 % interval's coverage.
-
-    Detrended twice: with the trend the fit used (training months only, `_detrended`) and, to compare with
-    the paper's Table 1, with the trend of all GRACE months (`_detrended_all_months`; that trend has seen the
-    test months, and it takes more of their variance away: on the demo it gives lower NSE, not higher)."""
-    sel = data.test[:, None, None] & data.loss_mask
-    obs = np.where(sel, data.observed, np.nan)
-    out = grid_coords.copy()
-    paper_trend = all_months_trend(data)
-    variants = (("", mean_cm, obs, ""),
-                ("_detrended", mean_cm - data.trend, obs - data.trend,
-                 " (both series detrended with the trend of the training months)"),
-                ("_detrended_all_months", mean_cm - paper_trend, obs - paper_trend,
-                 " (both series detrended with the trend of all GRACE months, as Mo et al. 2022, Table 1)"))
-    for label, sim, ref, how in variants:
-        for name, f in (("r", pearson_r), ("nse", nse), ("nrmse", nrmse)):
-            out[f"{name}{label}"] = (("lat", "lon"), f(_cells_last(sim), _cells_last(ref)),
-                                     {"long_name": f"{name.upper()} on the test months{how}",
-                                      "units": "1", "grid_mapping": "crs"})
-    inside = np.abs(obs - mean_cm) <= 1.96 * std_cm
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cover = np.where(sel, inside, False).sum(0) / sel.sum(0)
-    out["coverage95"] = (("lat", "lon"), np.where(sel.sum(0) > 0, cover, np.nan),
-                         {"long_name": "share of test observations inside the 95 % predictive interval",
-                          "units": "1", "grid_mapping": "crs"})
-    return out
-
-
-def product(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coords: xr.Dataset,
-            experiment: str, predictors: str) -> xr.Dataset:
-    """The gap-filled record: BCNN mean and standard deviation for every GRACE-era month, and the
-    continuous series with GRACE where it has data and BCNN where it has not."""
-    land = data.land[None] if data.ice is None else (data.land & ~data.ice)[None]
-    mean = np.where(land, mean_cm, np.nan)
-    std = np.where(land, std_cm, np.nan)
-    filled = np.where(data.mask, data.observed, mean)
-    flag = np.where(data.mask, 0, np.where(np.isfinite(mean), 1, -1)).astype(np.int8)
-    gap = in_periods(data.time, [GAP])
-    ds = grid_coords.copy().assign_coords(time=("time", data.time, {"standard_name": "time", "axis": "T"}))
-    common = {"units": "cm", "grid_mapping": "crs"}
-    ds["twsa_bcnn"] = (("time", "lat", "lon"), mean.astype(np.float32), {
-        **common, "long_name": "BCNN predictive mean of TWSA (trend added back)"})
-    ds["twsa_bcnn_std"] = (("time", "lat", "lon"), std.astype(np.float32), {
-        **common, "long_name": "BCNN predictive standard deviation of TWSA (particle spread and noise)"})
-    ds["twsa"] = (("time", "lat", "lon"), filled.astype(np.float32), {
-        **common, "long_name": "gap-filled TWSA: GRACE/GRACE-FO where observed, BCNN elsewhere"})
-    ds["source"] = (("time", "lat", "lon"), flag, {
-        "long_name": "origin of twsa", "flag_values": np.array([-1, 0, 1], np.int8),
-        "flag_meanings": "no_data grace bcnn", "grid_mapping": "crs"})
-    ds["mission_gap"] = ("time", gap.astype(np.int8), {"long_name": "month of the GRACE / GRACE-FO gap",
-                                                       "flag_values": np.array([0, 1], np.int8),
-                                                       "flag_meanings": "no yes"})
-    ds.attrs.update(title=f"BCNN gap filling of GRACE/GRACE-FO TWSA ({experiment} fit, predictors {predictors})",
-                    references="Mo et al. (2022), J. Hydrol. 604:127244")
-    return ds
-
-
-def nse_against_truth(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, months: np.ndarray):
-    """Per-cell NSE of the BCNN and of the GRACE trend + seasonal cycle baseline against a true TWSA
-    (the demo world's) over the given months."""
-    baseline = trend_plus_season(data.observed, data.time, data.train)
-    land = (data.land if data.ice is None else data.land & ~data.ice)[None] & months[:, None, None]
-    t = np.where(land, truth, np.nan)
-    return (nse(_cells_last(np.where(land, mean_cm, np.nan)), _cells_last(t)),
-            nse(_cells_last(np.where(land, baseline, np.nan)), _cells_last(t)))
-
-
-def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int, learning_rate: float,
-             batch_size: int, seed: int, device: str = "cpu", log=None, particle_group: int | None = None,
-             checkpoint: bool = False, bf16: bool = False):
-    """Train the particle network by SVGD on the training months; predict every month of the era.
-
-    `particle_group` particles run forward and backward at a time (memory; same result);
-    `checkpoint` and `bf16` (activation checkpointing, bf16 autocast) are CUDA options.
-    Returns (mean, std) in cm with the trend added back, and the trainer (for its weights).
-    """
-    import torch  # only the fit needs torch; the data preparation stays importable without it
-
-    from .bcnn import ParticleCBAMNet, SVGDTrainer
-
-    if (checkpoint or bf16) and torch.device(device).type != "cuda":
-        raise ValueError("gapfill.checkpoint and gapfill.bf16 are CUDA options: set gapfill.device: cuda "
-                         "or switch them off")
-    torch.manual_seed(seed)
-    dev = torch.device(device)
-    x = torch.tensor(data.x, device=dev)
-    y = torch.tensor(np.nan_to_num(data.y), device=dev)
-    loss_mask = data.loss_mask
-    mask = torch.tensor(loss_mask, device=dev)
-    train_months = np.flatnonzero(data.train & loss_mask.any((1, 2)))
-    net = ParticleCBAMNet(particles, data.x.shape[1], n_features, seed=seed, group_size=particle_group,
-                          checkpoint=checkpoint).to(dev)
-    trainer = SVGDTrainer(net, n_train=len(train_months), lr=learning_rate, bf16=bf16)
-    rng = np.random.default_rng(seed)
-    progress = Progress(log, "BCNN", epochs) if log is not None else None
-    for epoch in range(epochs):
-        order = rng.permutation(train_months)
-        stats = [trainer.step(x[idx], y[idx], mask[idx])
-                 for idx in (torch.as_tensor(order[b:b + batch_size], device=dev)
-                             for b in range(0, len(order), batch_size))]
-        if progress is not None:
-            progress.update(epoch, extra=f"masked MSE {np.mean([s['mse'] for s in stats]):.4f}, "
-                                         f"mean beta {stats[-1]['beta']:.3g}")
-    # Running BatchNorm statistics lag behind the weights SVGD keeps moving: recompute them once.
-    trainer.refresh_batchnorm([x[torch.as_tensor(train_months[b:b + batch_size], device=dev)]
-                               for b in range(0, len(train_months), batch_size)])
-    means, variances = [], []
-    for b in range(0, len(data.time), batch_size):
-        m, v = trainer.predict(x[b:b + batch_size])
-        means.append(m.cpu().numpy())
-        variances.append(v.cpu().numpy())
-    scale = data.target_scaler
-    mean = scale.inverse(np.concatenate(means).astype(np.float64)) + data.trend
-    std = np.sqrt(np.concatenate(variances).astype(np.float64)) * scale.std
-    return mean, std, trainer
-
-
-def to_analysis_grid(fit: GapfillData, analysis: GapfillData, grid: BcnnGrid, mean_cm: np.ndarray,
-                     std_cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The BCNN-grid prediction on the analysis grid: the detrended prediction and the standard deviation
-    remapped (first-order conservative), the analysis grid's own per-cell trend added back."""
-    n_lat = analysis.land.shape[0]
-    if grid.identity and len(grid.rows) == n_lat:
-        return mean_cm, std_cm
-    return (grid.refine(mean_cm - fit.trend, n_lat) + analysis.trend, grid.refine(std_cm, n_lat))
-
-
-@dataclass(frozen=True)
-class BCNNSettings:
-    """The gapfill.* settings that shape a BCNN fit (its rule's params; device and memory savers are resources)."""
-
-    lags: list
-    particles: int
-    n_features: int
-    epochs: int
-    learning_rate: float
-    batch_size: int
-    domain: dict | None
-    resolution: float
-    ice_classes: list
-    bf16: bool
-    target_scaling: str
-
-    @classmethod
-    def from_params(cls, params: dict) -> "BCNNSettings":
-        return cls(**{f.name: params[f.name] for f in fields(cls)})
-
-
-@dataclass
-class BCNNRun:
-    """One BCNN experiment's outputs: the record, its test-month scores, the summary row, the weights."""
-
-    product: xr.Dataset
-    scores: xr.Dataset
-    summary: dict
-    weights: dict  # the network's state, on the CPU
-    channels: list
-
-
-def truth_summary(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, label: str = "", log=None) -> dict:
-    """The BCNN against a true TWSA (the demo world's) over the gap and over every unobserved month, next to the
-    GRACE trend + seasonal cycle: median NSE of both and the share of cells where the BCNN is better."""
-    rows = {}
-    unobserved = ~data.mask.any((1, 2))  # the mission gap and every single missing month
-    gap = in_periods(data.time, [GAP])
-    for name, months in (("gap", gap), ("missing", unobserved)):
-        bcnn_nse, base_nse = nse_against_truth(data, mean_cm, truth, months)
-        both = np.isfinite(bcnn_nse) & np.isfinite(base_nse)
-        share = float((bcnn_nse[both] > base_nse[both]).mean()) if both.any() else np.nan
-        rows[f"truth_{name}_median_nse_bcnn"] = float(np.nanmedian(bcnn_nse))
-        rows[f"truth_{name}_median_nse_trend_season"] = float(np.nanmedian(base_nse))
-        rows[f"truth_{name}_share_cells_bcnn_better"] = share
-        if log is not None:
-            log.info("%s months vs the demo truth: median NSE BCNN %.3f, trend+season %.3f; BCNN better in %.0f%% "
-                     "of cells", name, np.nanmedian(bcnn_nse), np.nanmedian(base_nse), 100 * share)
-        # the one line of the demo's benchmark a user sees on the console
-        print(f"{label}: BCNN beats GRACE trend+season (NSE vs truth, {name} months) in {100 * share:.0f}% of cells")
-    return rows
-
-
-def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experiment: str, predictor_set: str,
-             settings: BCNNSettings, *, seed: int, device: str = "cpu", particle_group: int | None = None,
-             checkpoint: bool = False, truth: xr.DataArray | None = None, log=None) -> BCNNRun:
-    """One BCNN experiment on a loaded cube: fit on the BCNN grid (`settings.resolution`, `settings.domain`),
-    predict on the analysis grid, score the test months and, with a `truth`, compare with it.
-
-    `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
-    checked (and logged) once the data are ready.
-    """
-    from ..device import resolve_device  # torch: only the fit needs it
-
-    coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
-    grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
-    fit_data = prepare_gapfill(grid.coarsen(cube), predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
-                               target_scaling=settings.target_scaling)
-    if log is not None:
-        log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
-                 "months, %d test months, %d input channels (%s); %d ice-sheet cells left out of the loss",
-                 experiment, *grid.grid.shape, grid.grid.resolution, grid.grid.lat_min, grid.grid.lat_max,
-                 cube.sizes["lat"], cube.sizes["lon"], fit_data.train.sum(), fit_data.test.sum(),
-                 len(fit_data.channels), ", ".join(fit_data.channels), fit_data.ice.sum())
-    device = str(resolve_device(device, log, "gapfill.device"))
-    mean, std, trainer = fit_bcnn(fit_data, particles=settings.particles, n_features=settings.n_features,
-                                  epochs=settings.epochs, learning_rate=settings.learning_rate,
-                                  batch_size=settings.batch_size, seed=seed, device=device, log=log,
-                                  particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16)
-    data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
-        prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False,
-                        target_scaling=settings.target_scaling)
-    mean, std = to_analysis_grid(fit_data, data, grid, mean, std)
-    scores = score_test_months(data, mean, std, coords)
-    rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
-            for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
-    if truth is not None:
-        true = truth.sel(time=data.time).values.astype(float)
-        rows |= truth_summary(data, mean, true, f"{experiment}/{predictor_set}", log)
-    weights = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
-    return BCNNRun(product(data, mean, std, coords, experiment, predictor_set), scores, rows, weights,
-                   fit_data.channels)

@@ -15,7 +15,7 @@ from ..periods import SPLIT_ATTRS, TRAIN, VAL
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
 from .models import BatchedRegressor
-from ..regions.cells import PREDICTORS, uses_sif
+from ..regions.classes import PREDICTORS, uses_sif
 from .training import TrainSettings, predict, train
 
 log = logging.getLogger(__name__)

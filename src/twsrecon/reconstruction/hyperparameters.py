@@ -19,7 +19,7 @@ import optuna
 import sqlalchemy.exc
 
 from ..errors import InputError
-from ..regions.cells import MODEL_TYPES, class_of
+from ..regions.classes import MODEL_TYPES, class_of
 
 log = logging.getLogger(__name__)
 

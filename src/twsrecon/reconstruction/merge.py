@@ -15,7 +15,7 @@ import xarray as xr
 from ..evaluation.baselines import climatology_baseline
 from ..periods import TEST, TRAIN, VAL
 from ..evaluation.metrics import pearson_r
-from ..regions.cells import REGIONS, uses_sif
+from ..regions.classes import REGIONS, uses_sif
 
 PCC_SPLITS = {"train": (TRAIN,), "validation": (VAL,), "train_validation": (TRAIN, VAL), "test": (TEST,),
               "all": (TRAIN, VAL, TEST)}
@@ -94,7 +94,7 @@ def hyperparameter_selection_note(sources: dict[str, str]) -> str:
 def add_cell_status(ds: xr.Dataset, plan, model_type: str) -> xr.Dataset:
     """Per cell of a gridded reconstruction: its own class, whether it trained in a neighbour's region
     (regions.fallback) and, where it has no reconstruction, why (regions.STATUS)."""
-    from ..regions.cells import NO_SIF, NOT_FITTED, STATUS, USABLE
+    from ..regions.classes import NO_SIF, NOT_FITTED, STATUS, USABLE
 
     has_model = ds["retrained"].values >= 0
     fitted = np.isfinite(ds["twsa"].values).any(0) & has_model

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .hyperparameters import Hyperparameters
-from ..regions.cells import MODEL_TYPES
+from ..regions.classes import MODEL_TYPES
 
 
 def is_bidirectional(model_type: str) -> bool:

@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from ...errors import InputError
-from ...regions.cells import BECK_CODES
+from ...regions.classes import BECK_CODES
 
 # Kottek's 'As' (tropical savannah with dry summer) has no class of its own in Beck's legend.
 KOTTEK_FOLD = {"As": "Aw"}

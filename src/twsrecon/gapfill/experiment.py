@@ -1,0 +1,148 @@
+"""One BCNN experiment (the evaluation or the production fit): SVGD training on the BCNN grid, the prediction on
+the analysis grid, its product and scores (`run_bcnn`, what rule bcnn runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import xarray as xr
+
+from ..logs import Progress
+from .inputs import BcnnGrid, GapfillData, bcnn_grid, prepare_gapfill
+from .products import product, score_test_months, truth_summary
+
+
+def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int, learning_rate: float,
+             batch_size: int, seed: int, device: str = "cpu", log=None, particle_group: int | None = None,
+             checkpoint: bool = False, bf16: bool = False):
+    """Train the particle network by SVGD on the training months; predict every month of the era.
+
+    `particle_group` particles run forward and backward at a time (memory; same result);
+    `checkpoint` and `bf16` (activation checkpointing, bf16 autocast) are CUDA options.
+    Returns (mean, std) in cm with the trend added back, and the trainer (for its weights).
+    """
+    import torch  # only the fit needs torch; the data preparation stays importable without it
+
+    from .bcnn import ParticleCBAMNet
+    from .trainer import SVGDTrainer
+
+    if (checkpoint or bf16) and torch.device(device).type != "cuda":
+        raise ValueError("gapfill.checkpoint and gapfill.bf16 are CUDA options: set gapfill.device: cuda "
+                         "or switch them off")
+    torch.manual_seed(seed)
+    dev = torch.device(device)
+    x = torch.tensor(data.x, device=dev)
+    y = torch.tensor(np.nan_to_num(data.y), device=dev)
+    loss_mask = data.loss_mask
+    mask = torch.tensor(loss_mask, device=dev)
+    train_months = np.flatnonzero(data.train & loss_mask.any((1, 2)))
+    net = ParticleCBAMNet(particles, data.x.shape[1], n_features, seed=seed, group_size=particle_group,
+                          checkpoint=checkpoint).to(dev)
+    trainer = SVGDTrainer(net, n_train=len(train_months), lr=learning_rate, bf16=bf16)
+    rng = np.random.default_rng(seed)
+    progress = Progress(log, "BCNN", epochs) if log is not None else None
+    for epoch in range(epochs):
+        order = rng.permutation(train_months)
+        stats = [trainer.step(x[idx], y[idx], mask[idx])
+                 for idx in (torch.as_tensor(order[b:b + batch_size], device=dev)
+                             for b in range(0, len(order), batch_size))]
+        if progress is not None:
+            progress.update(epoch, extra=f"masked MSE {np.mean([s['mse'] for s in stats]):.4f}, "
+                                         f"mean beta {stats[-1]['beta']:.3g}")
+    # Running BatchNorm statistics lag behind the weights SVGD keeps moving: recompute them once.
+    trainer.refresh_batchnorm([x[torch.as_tensor(train_months[b:b + batch_size], device=dev)]
+                               for b in range(0, len(train_months), batch_size)])
+    means, variances = [], []
+    for b in range(0, len(data.time), batch_size):
+        m, v = trainer.predict(x[b:b + batch_size])
+        means.append(m.cpu().numpy())
+        variances.append(v.cpu().numpy())
+    scale = data.target_scaler
+    mean = scale.inverse(np.concatenate(means).astype(np.float64)) + data.trend
+    std = np.sqrt(np.concatenate(variances).astype(np.float64)) * scale.std
+    return mean, std, trainer
+
+
+def to_analysis_grid(fit: GapfillData, analysis: GapfillData, grid: BcnnGrid, mean_cm: np.ndarray,
+                     std_cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The BCNN-grid prediction on the analysis grid: the detrended prediction and the standard deviation
+    remapped (first-order conservative), the analysis grid's own per-cell trend added back."""
+    n_lat = analysis.land.shape[0]
+    if grid.identity and len(grid.rows) == n_lat:
+        return mean_cm, std_cm
+    return (grid.refine(mean_cm - fit.trend, n_lat) + analysis.trend, grid.refine(std_cm, n_lat))
+
+
+@dataclass(frozen=True)
+class BCNNSettings:
+    """The gapfill.* settings that shape a BCNN fit (its rule's params; device and memory savers are resources)."""
+
+    lags: list
+    particles: int
+    n_features: int
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    domain: dict | None
+    resolution: float
+    ice_classes: list
+    bf16: bool
+    target_scaling: str
+
+    @classmethod
+    def from_params(cls, params: dict) -> "BCNNSettings":
+        return cls(**{f.name: params[f.name] for f in fields(cls)})
+
+
+@dataclass
+class BCNNRun:
+    """One BCNN experiment's outputs: the record, its test-month scores, the summary row, the weights."""
+
+    product: xr.Dataset
+    scores: xr.Dataset
+    summary: dict
+    weights: dict  # the network's state, on the CPU
+    channels: list
+
+
+def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experiment: str, predictor_set: str,
+             settings: BCNNSettings, *, seed: int, device: str = "cpu", particle_group: int | None = None,
+             checkpoint: bool = False, truth: xr.DataArray | None = None, log=None) -> BCNNRun:
+    """One BCNN experiment on a loaded cube: fit on the BCNN grid (`settings.resolution`, `settings.domain`),
+    predict on the analysis grid, score the test months and, with a `truth`, compare with it.
+
+    `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
+    checked (and logged) once the data are ready.
+    """
+    from ..device import resolve_device  # torch: only the fit needs it
+
+    coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
+    grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
+    fit_data = prepare_gapfill(grid.coarsen(cube), predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
+                               target_scaling=settings.target_scaling)
+    if log is not None:
+        log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
+                 "months, %d test months, %d input channels (%s); %d ice-sheet cells left out of the loss",
+                 experiment, *grid.grid.shape, grid.grid.resolution, grid.grid.lat_min, grid.grid.lat_max,
+                 cube.sizes["lat"], cube.sizes["lon"], fit_data.train.sum(), fit_data.test.sum(),
+                 len(fit_data.channels), ", ".join(fit_data.channels), fit_data.ice.sum())
+    device = str(resolve_device(device, log, "gapfill.device"))
+    mean, std, trainer = fit_bcnn(fit_data, particles=settings.particles, n_features=settings.n_features,
+                                  epochs=settings.epochs, learning_rate=settings.learning_rate,
+                                  batch_size=settings.batch_size, seed=seed, device=device, log=log,
+                                  particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16)
+    data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
+        prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False,
+                        target_scaling=settings.target_scaling)
+    mean, std = to_analysis_grid(fit_data, data, grid, mean, std)
+    scores = score_test_months(data, mean, std, coords)
+    rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
+            for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
+    if truth is not None:
+        true = truth.sel(time=data.time).values.astype(float)
+        rows |= truth_summary(data, mean, true, f"{experiment}/{predictor_set}", log)
+    weights = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
+    return BCNNRun(product(data, mean, std, coords, experiment, predictor_set), scores, rows, weights,
+                   fit_data.channels)
+
