@@ -13,7 +13,7 @@ from twsrecon.evaluation import aridity
 from twsrecon.evaluation.external import read_external
 from twsrecon.evaluation.scores import BASELINES, METRICS, baselines, score_periods
 from twsrecon.evaluation.tables import compare, comparison_pairs, medians, scored_months
-from twsrecon.evaluation.trends import gap_trends
+from twsrecon.evaluation.trends import gap_trend
 from twsrecon.errors import InputError
 from twsrecon.periods import TEST, TRAIN, VAL
 from twsrecon.data.grid import Grid
@@ -181,7 +181,7 @@ def test_gap_trend_open_versus_filled():
     grace[gap] = np.nan
     filled = truth.copy()
     filled[gap] += 10.0  # a gap fill biased high late in the record steepens the trend
-    t = gap_trends(grace, filled)
+    t = gap_trend(grace, filled)
     assert t["trend_open"].values == pytest.approx(2.0)
     assert (t["trend_filled"].values > 2.5).all() and (t["trend_difference"].values > 0.5).all()
     assert t["trend_open"].attrs["units"] == "cm a-1"

@@ -25,7 +25,7 @@ import xarray as xr
 from safetensors import safe_open
 
 from conftest import REPO, TINY_DEMO, run_snakemake
-from twsrecon.evaluation.external import external_dataset
+from twsrecon.evaluation.external import external_product
 from twsrecon.gapfill.experiment import BCNNSettings
 from twsrecon.data.grid import Grid
 from twsrecon.reconstruction.hyperparameters import MissingStudyError
@@ -128,9 +128,9 @@ def test_bcnn_settings_from_params():
         BCNNSettings.from_params({k: v for k, v in params.items() if k != "lags"})
 
 
-def test_external_dataset_is_a_twsa_file_on_the_grid(shared_data):
+def test_external_product_is_a_twsa_file_on_the_grid(shared_data):
     path = shared_data / "reference-products" / "reconstructed_grace_tws_v1.nc"
-    ds = external_dataset({"variable": "lwe_thickness"}, path, "mine", Grid(1.0, 20, 24, 76, 80))
+    ds = external_product({"variable": "lwe_thickness"}, path, "mine", Grid(1.0, 20, 24, 76, 80))
     assert ds["twsa"].sizes == {"time": 244, "lat": 4, "lon": 4} and ds["twsa"].attrs["units"] == "cm"
     assert ds["time"].attrs["axis"] == "T" and ds.attrs["title"] == "External TWSA product mine"
     assert ds.attrs["source"] == str(path) and {"lat_bnds", "lon_bnds", "crs"} <= set(ds.variables)

@@ -17,13 +17,13 @@ from pathlib import Path
 
 CHILD = """
 import json, re, sys, time
-from twsrecon.data.cube import build_cube
+from twsrecon.data.cube import prepare_cube
 from twsrecon.data.grid import Grid
 paths, chunk, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t0 = time.perf_counter()
 inputs = {"grace": {"path": paths["grace"], "apply_scale_factor": True},
           "era5": {"paths": paths["era5"]}, "sif": {"path": paths["sif"]}}
-build_cube(inputs, Grid(1.0, 30, 46, -14, 14), "1982-01", "2021-12", out, config={"bench": chunk},
+prepare_cube(inputs, Grid(1.0, 30, 46, -14, 14), "1982-01", "2021-12", out, config={"bench": chunk},
            chunk_months=chunk, threads=2)
 # VmHWM is this process's own peak; ru_maxrss would include the parent's peak from before exec.
 hwm = int(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read()).group(1)) / 1024

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from twsrecon.evaluation.external import external_agreement
+from twsrecon.evaluation.external import compare_external
 from twsrecon.evaluation.tables import region_labels
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
@@ -24,7 +24,7 @@ def main(snakemake):
     for path in snakemake.input.gap_product:  # none when the gap fill is off
         ours["BCNN_gapfilled"] = twsa(path)
     regions, order = region_labels(snakemake.input.koppen)
-    table = external_agreement(external, ours, regions, order)
+    table = compare_external(external, ours, regions, order)
     table.insert(0, "external", snakemake.wildcards.external)
     log.info("\n%s", table.to_string(index=False))
     write_csv(table, snakemake.output[0], {"external": snakemake.wildcards.external})

@@ -1,17 +1,13 @@
-"""Write the synthetic demo world in the providers' formats (see twsrecon.data.demo_files)."""
+"""Write the synthetic demo world in the providers' formats (see twsrecon.data.demo_world)."""
 
-from twsrecon.data.demo import DemoSpec
-from twsrecon.data.demo_world import generate
-from twsrecon.data.grid import Grid
+from twsrecon.data.demo_world import demo_world
 from twsrecon.logs import setup
 
 
 def main(snakemake):
     log = setup(snakemake.log[0])
     p = snakemake.params
-    spec = DemoSpec.from_config(p.demo, p.period["start"], p.period["end"])
-    paths = generate(spec, Grid.from_config(p.grid), snakemake.output.grace.rsplit("/", 1)[0],
-                     config={"demo": p.demo, "period": p.period, "grid": p.grid})
+    paths = demo_world(p.demo, p.period, p.grid, snakemake.output.grace.rsplit("/", 1)[0])
     log.info("demo world written: %s", paths)
 
 

@@ -1,6 +1,6 @@
 """An external TWSA product regridded to the analysis grid and the monthly axis."""
 
-from twsrecon.evaluation.external import external_dataset
+from twsrecon.evaluation.external import external_product
 from twsrecon.data.grid import Grid
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
@@ -9,7 +9,7 @@ from twsrecon.logs import setup
 def main(snakemake):
     log = setup(snakemake.log[0])
     s, name = snakemake.params.settings, snakemake.wildcards.external
-    ds = external_dataset(s, snakemake.input[0], name, Grid.from_config(snakemake.params.grid))
+    ds = external_product(s, snakemake.input[0], name, Grid.from_config(snakemake.params.grid))
     da = ds["twsa"]
     covered = int(da.notnull().any("time").sum())
     log.info("%s: %d months %s...%s, %d analysis cells covered", name, da.sizes["time"],

@@ -3,7 +3,7 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon.evaluation.trends import gap_trends
+from twsrecon.evaluation.trends import gap_trend
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
 
@@ -15,7 +15,7 @@ def main(snakemake):
         coords = cube[["lat_bnds", "lon_bnds", "crs"]].load().drop_attrs(deep=False)
     with xr.open_dataset(snakemake.input.gap_product) as product:
         filled = product["twsa"].load()
-    trends = gap_trends(grace, filled)
+    trends = gap_trend(grace, filled)
     d = trends["trend_difference"].values
     log.info("trend difference filled - open: median %.3f cm/a, 5-95 %% %.3f..%.3f cm/a", np.nanmedian(d),
              *np.nanpercentile(d, [5, 95]))

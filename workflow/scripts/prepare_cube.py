@@ -1,6 +1,6 @@
 """Build the analysis-ready cube from the providers' files."""
 
-from twsrecon.data.cube import build_cube
+from twsrecon.data.cube import prepare_cube
 from twsrecon.data.grid import Grid
 from twsrecon.logs import setup
 
@@ -15,7 +15,7 @@ def main(snakemake):
         "era5": {"paths": list(inp.era5)},
         "sif": {"path": inp.sif, "variable": p.sif_variable},
     }
-    build_cube(
+    prepare_cube(
         inputs, Grid.from_config(p.grid), p.period["start"], p.period["end"], snakemake.output[0],
         config={"grid": p.grid, "period": p.period, "prepare": p.prepare, "grace": p.grace},
         chunk_months=p.prepare["chunk_months"], min_coverage=p.prepare["min_coverage"],

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from twsrecon.data.io import atomic_output, read_json, write_csv, write_netcdf
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
-from twsrecon.reconstruction.retune import retune_region
+from twsrecon.reconstruction.retune import retune_lr
 
 
 def main(snakemake):
@@ -18,7 +18,7 @@ def main(snakemake):
     hp_file = read_json(snakemake.input.hyperparameters)
     config = {"settings": s, "training": t, "hyperparameters": hp_file.get("hyperparameters")}
     chunks = [c for c in (xr.open_dataset(p).load() for p in snakemake.input.chunks) if "twsa" in c]
-    final, table, weights, lr = retune_region(
+    final, table, weights, lr = retune_lr(
         chunks, snakemake.input.region, snakemake.input.split, region, model,
         None if hp_file["excluded"] else hp_file["hyperparameters"], s, t, snakemake.params.study,
         snakemake.resources.device, bool(snakemake.input.studies), log)

@@ -1,7 +1,7 @@
 """The project's skill benchmark on the demo world: every product against the true TWSA, per aridity class."""
 
 from twsrecon.evaluation.scores import TRUTH_PERIODS
-from twsrecon.evaluation.tables import aridity_labels, read_scores, truth_skill_table
+from twsrecon.evaluation.tables import aridity_labels, read_scores, skill_table
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
@@ -10,7 +10,7 @@ def main(snakemake):
     log = setup(snakemake.log[0])
     scores = read_scores(snakemake.input.scores)
     classes, order = aridity_labels(snakemake.input.aridity)
-    table = truth_skill_table(scores, classes, order)
+    table = skill_table(scores, classes, order)
     log.info("\n%s", table.to_string(index=False))
     write_csv(table, snakemake.output[0], {"products": list(scores), "periods": TRUTH_PERIODS})
 

@@ -31,7 +31,7 @@ def land_fraction(land_mask: xr.DataArray, grid: Grid, path) -> xr.DataArray:
     return regrid(lm, grid, path=path, min_coverage=0.0).fillna(0.0)
 
 
-def build_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, config: dict,
+def prepare_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, config: dict,
                chunk_months: int = 12, min_coverage: float = 0.5, min_land_fraction: float = 0.5,
                max_missing_share: float = 1.0, threads: int = 1) -> None:
     """Read, convert, regrid and write the cube variable by variable, chunk by chunk along time.
@@ -122,7 +122,7 @@ def check_field(name, any_valid, complete, land, grid: Grid, source, source_var,
                                  f"{where}, more than prepare.max_missing_share = {max_missing_share:g}", source_var)
 
 
-def build_koppen(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land: float = 0.5) -> None:
+def koppen_classes(path, fmt: str, grid: Grid, out_path, *, config: dict, min_land: float = 0.5) -> None:
     """The Köppen–Geiger class of each analysis cell: the class covering most of its area."""
     classes = read_koppen(path, fmt)
     out = regrid_classes(classes, grid, path=path, min_land=min_land)

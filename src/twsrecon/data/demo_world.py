@@ -93,3 +93,11 @@ def generate(spec: DemoSpec, analysis_grid: Grid, outdir, *, config: dict | None
     ds.attrs.update({"title": "Demo world: true TWSA", "demo_seed": spec.seed})
     write_netcdf(ds, paths["truth"], config)
     return paths
+
+
+
+def demo_world(demo: dict, period: dict, grid: dict, outdir) -> dict:
+    """Rule demo_world: the demo world of the `demo` settings over `period` (start, end), written into `outdir`, its
+    true TWSA on the analysis `grid` (the settings recorded in it); returns the paths by role."""
+    spec = DemoSpec.from_config(demo, period["start"], period["end"])
+    return generate(spec, Grid.from_config(grid), outdir, config={"demo": demo, "period": period, "grid": grid})

@@ -51,7 +51,7 @@ def read_external(path, variable: str | None, grid, *, time_units: str | None = 
     return out
 
 
-def external_dataset(settings: dict, path, name: str, grid) -> xr.Dataset:
+def external_product(settings: dict, path, name: str, grid) -> xr.Dataset:
     """An external product's file (`settings`: evaluation.external.<name>) as a TWSA file on the analysis `grid`."""
     da = read_external(path, settings.get("variable"), grid, time_units=settings.get("time_units"),
                        units=settings.get("units"))
@@ -62,7 +62,7 @@ def external_dataset(settings: dict, path, name: str, grid) -> xr.Dataset:
     return ds.assign_attrs(title=f"External TWSA product {name}", source=str(path))
 
 
-def external_agreement(external: xr.DataArray, products: dict[str, xr.DataArray], labels: np.ndarray,
+def compare_external(external: xr.DataArray, products: dict[str, xr.DataArray], labels: np.ndarray,
                        order) -> pd.DataFrame:
     """An external product scored against each of ours, per region, over the months both cover."""
     rows = []

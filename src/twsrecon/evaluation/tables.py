@@ -128,6 +128,17 @@ def scored_months(scores: dict[str, xr.Dataset]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["product", "period", "months_and_reference", "held_out_design", "cells",
                                        "cell_months", "median_months_per_cell"])
 
+
+def evaluation_tables(scores: dict[str, xr.Dataset], koppen_path, aridity_path) -> dict[str, pd.DataFrame]:
+    """Rule evaluation_tables, by output name: median skill per Köppen–Geiger region and per aridity class, the
+    pairwise product comparisons and the months each score used."""
+    regions, region_order = region_labels(koppen_path)
+    classes, class_order = aridity_labels(aridity_path)
+    return {"by_region": medians(scores, regions, region_order, "region"),
+            "by_aridity": medians(scores, classes, class_order, "aridity_class"),
+            "comparisons": compare(scores, comparison_pairs(scores)),
+            "scored_months": scored_months(scores)}
+
 def summary_table(scores: dict[str, xr.Dataset], periods, metrics=("r", "nse")) -> pd.DataFrame:
     """Median over all cells of each metric per product (rows) and period (columns 'PCC test', ...)."""
     short = {"r": "PCC", "nse": "NSE", "kge": "KGE", "rmse": "RMSE", "nrmse": "NRMSE"}
@@ -142,7 +153,7 @@ def summary_table(scores: dict[str, xr.Dataset], periods, metrics=("r", "nse")) 
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def truth_skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order) -> pd.DataFrame:
+def skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order) -> pd.DataFrame:
     """The demo's skill benchmark: median skill of every product against the true TWSA per aridity class
     (and over all cells), by period, then class; the products keep the workflow's order."""
     truth_scores = {p: ds.sel(period=[x for x in ds["period"].values if x in TRUTH_PERIODS])
@@ -151,3 +162,4 @@ def truth_skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order)
     table["period"] = pd.Categorical(table["period"], list(TRUTH_PERIODS))
     table["aridity_class"] = pd.Categorical(table["aridity_class"], [*order, "all"])
     return table.sort_values(["period", "aridity_class"], kind="stable")
+

@@ -14,7 +14,7 @@ from .tables import region_labels
 # --- the trend effect of the gap ----------------------------------------------------------------------------
 
 
-def gap_trends(grace: xr.DataArray, filled: xr.DataArray) -> xr.Dataset:
+def gap_trend(grace: xr.DataArray, filled: xr.DataArray) -> xr.Dataset:
     """Linear trend per cell over the GRACE era with the gap left open (observed months only) and filled."""
     time = pd.DatetimeIndex(filled["time"].values)
     grace = on_time(grace, time)

@@ -8,14 +8,19 @@ itself is features.gridded_split (no metrics import: editing the metrics does no
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..evaluation.baselines import climatology_baseline
-from ..periods import TEST, TRAIN, VAL
 from ..evaluation.metrics import pearson_r
-from ..regions.classes import REGIONS, uses_sif
+from ..periods import TEST, TRAIN, VAL
+from ..regions.cells import plan_cells
+from ..regions.classes import REGIONS, STATUS, uses_sif
+
+log = logging.getLogger(__name__)
 
 PCC_SPLITS = {"train": (TRAIN,), "validation": (VAL,), "train_validation": (TRAIN, VAL), "test": (TEST,),
               "all": (TRAIN, VAL, TEST)}
@@ -93,8 +98,8 @@ def hyperparameter_selection_note(sources: dict[str, str]) -> str:
 
 def add_cell_status(ds: xr.Dataset, plan, model_type: str) -> xr.Dataset:
     """Per cell of a gridded reconstruction: its own class, whether it trained in a neighbour's region
-    (regions.fallback) and, where it has no reconstruction, why (regions.STATUS)."""
-    from ..regions.classes import NO_SIF, NOT_FITTED, STATUS, USABLE
+    (regions.fallback) and, where it has no reconstruction, why (regions.classes.STATUS)."""
+    from ..regions.classes import NO_SIF, NOT_FITTED, USABLE
 
     has_model = ds["retrained"].values >= 0
     fitted = np.isfinite(ds["twsa"].values).any(0) & has_model
@@ -116,6 +121,22 @@ def add_cell_status(ds: xr.Dataset, plan, model_type: str) -> xr.Dataset:
         "long_name": "Köppen–Geiger class of the cell itself (Beck et al. legend, 0: none)", "grid_mapping": "crs"})
     return ds
 
+
+def merge_reconstruction(finals: list[xr.Dataset], split: xr.Dataset, cube: xr.Dataset, kg_class: np.ndarray,
+                         model_type: str, predict_start: str, include, min_cells: int, fallback: bool,
+                         log: logging.Logger = log) -> xr.Dataset:
+    """Rule merge_reconstruction: the regions' per-cell results `finals` of one model type on the grid of the stored
+    `split`, with every cell's status (why a cell has no reconstruction: the plan of the `cube` and the Köppen
+    classes `kg_class` under the regions settings `include`, `min_cells`, `fallback`)."""
+    ds = gridded(finals, split, model_type, predict_start)
+    ds = add_cell_status(ds, plan_cells(cube, kg_class, include, min_cells, fallback), model_type)
+    log.info("%s: %d cells with a model, %d of them by fallback", model_type, int((ds["retrained"] >= 0).sum()),
+             int((ds["fallback"] == 1).sum()))
+    for code, name in enumerate(STATUS[1:], start=1):
+        if name != "not_land" and (n := int((ds["cell_status"] == code).sum())):
+            log.warning("%s: %d cell(s) without a reconstruction: %s", model_type, n, name)
+    log.info("hyperparameters: %s", ds.attrs["hyperparameter_selection"])
+    return ds
 
 def reconstruction_skill(finals: list[xr.Dataset]) -> pd.DataFrame:
     """Median test PCC per region (and over all cells) of the model and of the monthly climatology."""

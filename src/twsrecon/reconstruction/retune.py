@@ -78,7 +78,7 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
     return combined, table, weights, lr
 
 
-def retune_region(chunks: list[xr.Dataset], region_path, split_path, region: str, model_type: str,
+def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, model_type: str,
                   hyperparameters: dict | None, settings: dict, training: dict, study_path, device_name: str,
                   studies: bool = False, log: logging.Logger = log):
     """`screen_and_retune` for one region from its trained `chunks` (those with cells), the files of its cells
