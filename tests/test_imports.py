@@ -5,19 +5,24 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
+
 from twsrecon.imports import import_closure
 
 SRC = REPO / "src"
 
 
-def write(root: Path, files: dict) -> None:
+def closure_of(tmp_path: Path, files: dict, script: str) -> set[str]:
+    """The closure of a script `script` over a package tree `files` written under tmp_path/src."""
+    src = tmp_path / "src"
     for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    (tmp_path / "script.py").write_text(script)
+    return {str(Path(p).relative_to(src)) for p in import_closure(tmp_path / "script.py", src)}
 
 
 def test_closure_follows_relative_lazy_and_submodule_imports(tmp_path):
-    write(tmp_path / "src", {
+    got = closure_of(tmp_path, {
         "twsrecon/__init__.py": "",
         "twsrecon/a.py": "from .b import f\n",
         "twsrecon/b.py": "def f():\n    from .sub import deep  # lazy\n    return deep\n",
@@ -27,12 +32,28 @@ def test_closure_follows_relative_lazy_and_submodule_imports(tmp_path):
         "twsrecon/unused.py": "",
         "twsrecon/io/__init__.py": "from .w import write\n",
         "twsrecon/io/w.py": "import numpy\n",
-    })
-    script = tmp_path / "script.py"
-    script.write_text("import os\nfrom twsrecon import a\nfrom twsrecon.io import write\n")
-    got = {str(Path(p).relative_to(tmp_path / "src")) for p in import_closure(script, tmp_path / "src")}
+    }, "import os\nfrom twsrecon import a\nfrom twsrecon.io import write\n")
     assert got == {"twsrecon/__init__.py", "twsrecon/a.py", "twsrecon/b.py", "twsrecon/sub/__init__.py",
                    "twsrecon/sub/deep.py", "twsrecon/c.py", "twsrecon/io/__init__.py", "twsrecon/io/w.py"}
+
+
+def test_closure_in_nested_subpackages(tmp_path):
+    """The stage subpackages' layout: a module two levels down reaches the top level (`...`), a sibling
+    subpackage and its own nested package; each package's `__init__.py` on the way counts."""
+    got = closure_of(tmp_path, {
+        "twsrecon/__init__.py": "",
+        "twsrecon/errors.py": "",
+        "twsrecon/stage/__init__.py": '"""A stage."""\n',
+        "twsrecon/stage/mod.py": "from ..other.util import g\nfrom .io import read\n",
+        "twsrecon/stage/io/__init__.py": "from .netcdf import read\n",
+        "twsrecon/stage/io/netcdf.py": "from ...errors import InputError\n",
+        "twsrecon/other/__init__.py": "",
+        "twsrecon/other/util.py": "",
+        "twsrecon/other/unused.py": "",
+    }, "from twsrecon.stage.mod import f\n")
+    assert got == {"twsrecon/__init__.py", "twsrecon/errors.py", "twsrecon/stage/__init__.py", "twsrecon/stage/mod.py",
+                   "twsrecon/stage/io/__init__.py", "twsrecon/stage/io/netcdf.py", "twsrecon/other/__init__.py",
+                   "twsrecon/other/util.py"}
 
 
 def test_train_chunk_closure_is_what_python_loads():
