@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
 from conftest import run_snakemake, sha256
 
 CUBE = "results/cube/cube.nc"
@@ -281,10 +280,10 @@ def test_zero_usable_regions_fail_naming_why(tmp_path):
 def test_era5_reader_checks_each_file_before_combining(user_inputs):
     """Without the check before any job (a downloaded file appears only when its job ran), the reader stops on
     the file that does not cover the domain, before the step-type files are combined (no NaN-filled rows)."""
-    from twsrecon.errors import InputError
     from twsrecon.data.grid import Grid
     from twsrecon.data.io.era5 import read_era5
     from twsrecon.data.timeaxis import months
+    from twsrecon.errors import InputError
 
     _, files, config = user_inputs
     era5_half_domain(files, config)

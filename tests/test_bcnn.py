@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from twsrecon.gapfill.bcnn import ParticleCBAMNet, crop, load_particle_state, pad_to_multiple, particle_state
+from twsrecon.gapfill.svgd import (log_gamma_prior_log_beta, log_student_t_prior, median_bandwidth, rbf_kernel,
+                                   squared_distances, svgd_direction)
 from twsrecon.gapfill.trainer import Priors, SVGDTrainer
-from twsrecon.gapfill.svgd import (
-    log_gamma_prior_log_beta, log_student_t_prior, median_bandwidth, rbf_kernel, squared_distances, svgd_direction,
-)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -10,8 +10,8 @@ from twsrecon.data.io.era5 import read_era5
 from twsrecon.data.io.grace import parse_months_missing, read_mascon
 from twsrecon.data.io.koppen import read_beck_geotiff
 from twsrecon.data.io.sif import read_sif
-from twsrecon.regions.classes import REGIONS
 from twsrecon.data.timeaxis import months
+from twsrecon.regions.classes import REGIONS
 
 PERIOD = months("1982-01", "2021-12")
 

@@ -14,16 +14,15 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from conftest import REPO, run_snakemake
 
 from twsrecon.config import validate
 from twsrecon.download import DownloadError, fetch, redact_url
 from twsrecon.download.cds import STEP_FILES, cds_request, era5_variables, retrieve, unpack_cds, years
 from twsrecon.download.credentials import CredentialsError, cds_credentials, earthdata_credentials
-from twsrecon.download.earthdata import (download_mascon, granule_size_and_checksum, mascon_filename,
-                                         mascon_search, mascon_short_name)
+from twsrecon.download.earthdata import (download_mascon, granule_size_and_checksum, mascon_filename, mascon_search,
+                                         mascon_short_name)
 from twsrecon.download.koppen import extract_koppen, koppen_member
-
-from conftest import REPO, run_snakemake
 
 PAYLOAD = bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8))
 

@@ -9,15 +9,15 @@ import pytest
 import xarray as xr
 from conftest import TINY_DEMO, run_snakemake
 
+from twsrecon.data.grid import Grid
+from twsrecon.data.io import read_csv
+from twsrecon.errors import InputError
 from twsrecon.evaluation import aridity
 from twsrecon.evaluation.external import read_external
 from twsrecon.evaluation.scores import BASELINES, METRICS, baselines, score_periods
 from twsrecon.evaluation.tables import compare, comparison_pairs, medians, scored_months
 from twsrecon.evaluation.trends import gap_trend
-from twsrecon.errors import InputError
 from twsrecon.periods import TEST, TRAIN, VAL
-from twsrecon.data.grid import Grid
-from twsrecon.data.io import read_csv
 
 MONTHS = pd.date_range("2000-01-01", periods=48, freq="MS")
 

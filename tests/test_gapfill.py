@@ -5,11 +5,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from twsrecon.data.io import read_csv
 from twsrecon.evaluation.baselines import linear_trend, trend_plus_season, trend_values
 from twsrecon.gapfill.inputs import Standardiser, prepare_gapfill
 from twsrecon.periods import GAP, in_periods
-from twsrecon.data.io import read_csv
-
 
 
 def test_detrend_retrend_round_trip():

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.errors import InputError
 from twsrecon.data.io.grace import assign_months, mascon_version, read_mascon
+from twsrecon.errors import InputError
 
 
 def test_month_rule():

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from twsrecon.errors import InputError
 from twsrecon.data.grid import Grid, edges_from_centres, regrid, regrid_classes
+from twsrecon.errors import InputError
 
 
 def field(lat, lon, values=None):

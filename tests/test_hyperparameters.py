@@ -11,15 +11,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import FIXTURES, SHARED_DATA, sha256
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from conftest import FIXTURES, SHARED_DATA, sha256
 from twsrecon.errors import InputError
-from twsrecon.reconstruction.hyperparameters import (
-    Hyperparameters, MissingStudyError, open_published_study, published_study_name, published_study_path,
-    read_published, read_published_lr,
-)
+from twsrecon.reconstruction.hyperparameters import (Hyperparameters, MissingStudyError, open_published_study,
+                                                     published_study_name, published_study_path, read_published,
+                                                     read_published_lr)
 from twsrecon.regions.classes import MODEL_TYPES, REGIONS
 
 DATA = SHARED_DATA / "graice-hyperparameters"

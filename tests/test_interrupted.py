@@ -7,8 +7,8 @@ import time
 
 import pytest
 import yaml
+from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake
 
-from conftest import SNAKEMAKE, REPO, TINY_DEMO, run_snakemake
 from twsrecon.data.io.netcdf import partial_path
 
 pytestmark = pytest.mark.integration

@@ -10,14 +10,13 @@ import optuna
 import pytest
 import torch
 import xarray as xr
+from conftest import REPO, SHARED_DATA, SNAKEMAKE, TINY_DEMO, run_snakemake, sha256
 
-from twsrecon.reconstruction.features import draw_split
-from twsrecon.periods import TEST, TRAIN, VAL
 from twsrecon.data.io import read_csv, read_json
+from twsrecon.periods import TEST, TRAIN, VAL
+from twsrecon.reconstruction.features import draw_split
 from twsrecon.reconstruction.training import TrainSettings, resolve_device
 from twsrecon.reconstruction.tuning import finished_trials, open_study, tune, tune_hyperparameters
-
-from conftest import REPO, SHARED_DATA, SNAKEMAKE, TINY_DEMO, run_snakemake, sha256
 
 SPACE = {"units": [4, 8], "window": [3, 6], "window_step": 3, "learning_rate": [1e-3, 1e-2], "n_layers": [1, 2],
          "n_units": [2, 8]}

@@ -12,20 +12,19 @@ import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import FIXTURES, sha256
-from twsrecon.evaluation.external import read_external
+from test_readers_real import to_old_layout
+
 from twsrecon.data.grid import Grid, regrid
-from twsrecon.reconstruction.hyperparameters import read_published, read_published_lr
 from twsrecon.data.io.era5 import open_era5
 from twsrecon.data.io.grace import read_mascon
 from twsrecon.data.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii
 from twsrecon.data.io.sif import read_sif
-from twsrecon.regions.classes import BECK_CODES
 from twsrecon.data.timeaxis import months
 from twsrecon.data.units import era5_to_canonical
-
-from test_readers_real import to_old_layout
+from twsrecon.evaluation.external import read_external
+from twsrecon.reconstruction.hyperparameters import read_published, read_published_lr
+from twsrecon.regions.classes import BECK_CODES
 
 ERA5 = [FIXTURES / "era5-cds" / "data_stream-moda_stepType-avgad.nc",
         FIXTURES / "era5-cds" / "data_stream-moda_stepType-avgua.nc"]

@@ -4,14 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import sha256
 
 from twsrecon.data.grid import Grid, regrid
 from twsrecon.data.io.era5 import open_era5
 from twsrecon.data.io.koppen import read_kottek_ascii
-from twsrecon.regions.classes import BECK_CODES
 from twsrecon.data.units import era5_to_canonical
-
-from conftest import sha256
+from twsrecon.regions.classes import BECK_CODES
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import TINY_DEMO, dry_run, run_snakemake
 
 from twsrecon.data.io import read_csv
-from twsrecon.regions.plan import PlanError, check_external_overlap, check_predictor_sets, pick_timeseries_regions
 from twsrecon.regions.cells import own_cells, plan_cells, region_cells
-from twsrecon.regions.classes import (
-    BECK_CODES, CLASS_TOO_SMALL, CLASS_NOT_INCLUDED, FALLBACK_NEIGHBOURS, MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE,
-    REGIONS, STATUS, USABLE, related_classes,
-)
-
-from conftest import TINY_DEMO, dry_run, run_snakemake
+from twsrecon.regions.classes import (BECK_CODES, CLASS_NOT_INCLUDED, CLASS_TOO_SMALL, FALLBACK_NEIGHBOURS,
+                                      MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, REGIONS, STATUS, USABLE, related_classes)
+from twsrecon.regions.plan import PlanError, check_external_overlap, check_predictor_sets, pick_timeseries_regions
 
 CODE = {code: cls for cls, code in BECK_CODES.items()}
 

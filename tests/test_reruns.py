@@ -13,7 +13,6 @@ import netCDF4
 import numpy as np
 import pytest
 import rasterio
-
 from conftest import REPO, TINY_DEMO, dry_run, job_keys, run_snakemake
 
 pytestmark = pytest.mark.integration

@@ -22,18 +22,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import REPO, TINY_DEMO, run_snakemake
 from safetensors import safe_open
 
-from conftest import REPO, TINY_DEMO, run_snakemake
+from twsrecon.data.grid import Grid
 from twsrecon.evaluation.external import external_product
 from twsrecon.gapfill.experiment import BCNNSettings
-from twsrecon.data.grid import Grid
+from twsrecon.reconstruction.fitting import RegionArrays
 from twsrecon.reconstruction.hyperparameters import MissingStudyError
 from twsrecon.reconstruction.merge import TUNED_SELECTION
-from twsrecon.reconstruction.fitting import RegionArrays
-from twsrecon.standin import snakemake_standin
 from twsrecon.reconstruction.training import TrainSettings
 from twsrecon.reconstruction.tuning import choose_hyperparameters
+from twsrecon.standin import snakemake_standin
 
 REGION, MODEL = "temperate_nodrywarmsum", "LSTM"
 CONFIG = {

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.errors import InputError
 from twsrecon.data.units import dewpoint_from_rh, era5_to_canonical, relative_humidity
+from twsrecon.errors import InputError
 
 
 def test_rh_dewpoint_round_trip_and_saturation():

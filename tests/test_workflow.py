@@ -5,11 +5,10 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import REPO, TINY_DEMO, TINY_TARGETS, run_snakemake
 
 from twsrecon.data.io import read_csv
 from twsrecon.regions.classes import REGIONS
-
-from conftest import REPO, TINY_DEMO, TINY_TARGETS, run_snakemake
 
 pytestmark = pytest.mark.integration
 

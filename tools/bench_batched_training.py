@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from twsrecon.reconstruction.features import draw_split
 from twsrecon.periods import TRAIN, VAL
+from twsrecon.reconstruction.features import draw_split
+from twsrecon.reconstruction.fitting import prepare
 from twsrecon.reconstruction.hyperparameters import Hyperparameters
 from twsrecon.reconstruction.models import BatchedRegressor, select_models
-from twsrecon.reconstruction.fitting import prepare
 from twsrecon.reconstruction.training import TrainSettings, train
 
 

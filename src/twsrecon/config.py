@@ -108,9 +108,9 @@ def local_input_files(config: dict) -> list[tuple[str, str]]:
 def check_inputs(config: dict) -> None:
     """Before any job: every local input exists (named by its config key), and the netCDF inputs' grids cover
     the analysis domain, read from their coordinates only (the data are read by the jobs)."""
-    from .errors import InputError
     from .data.grid import Grid, check_covers
     from .data.io.netcdf import read_latlon
+    from .errors import InputError
 
     files = local_input_files(config)
     missing = [f"  {key}: no such file '{path}'" for key, path in files if not Path(path).is_file()]

@@ -3,9 +3,9 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon.evaluation import aridity
 from twsrecon.data.grid import Grid
 from twsrecon.data.io import write_netcdf
+from twsrecon.evaluation import aridity
 from twsrecon.logs import setup
 
 

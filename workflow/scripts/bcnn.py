@@ -6,8 +6,8 @@ import torch
 import xarray as xr
 from safetensors.torch import save_file
 
-from twsrecon.gapfill.experiment import BCNNSettings, run_bcnn
 from twsrecon.data.io import atomic_output, write_csv, write_netcdf
+from twsrecon.gapfill.experiment import BCNNSettings, run_bcnn
 from twsrecon.logs import setup
 from twsrecon.provenance import canonical_json
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import xarray as xr
 
+from twsrecon.data.io import write_csv
 from twsrecon.evaluation.external import compare_external
 from twsrecon.evaluation.tables import region_labels
-from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
 

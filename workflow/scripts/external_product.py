@@ -1,8 +1,8 @@
 """An external TWSA product regridded to the analysis grid and the monthly axis."""
 
-from twsrecon.evaluation.external import external_product
 from twsrecon.data.grid import Grid
 from twsrecon.data.io import write_netcdf
+from twsrecon.evaluation.external import external_product
 from twsrecon.logs import setup
 
 

@@ -2,8 +2,8 @@
 
 import xarray as xr
 
-from twsrecon.logs import setup
 from twsrecon.evaluation.plots import field_maps, gap_means
+from twsrecon.logs import setup
 
 
 def main(snakemake):

@@ -3,8 +3,8 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon.evaluation.trends import gap_trend
 from twsrecon.data.io import write_netcdf
+from twsrecon.evaluation.trends import gap_trend
 from twsrecon.logs import setup
 
 

@@ -2,9 +2,9 @@
 
 import xarray as xr
 
-from twsrecon.reconstruction.features import gridded_split
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
+from twsrecon.reconstruction.features import gridded_split
 
 
 def main(snakemake):

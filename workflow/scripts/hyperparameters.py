@@ -5,8 +5,8 @@ import torch
 from twsrecon.data.io import write_json
 from twsrecon.logs import setup
 from twsrecon.reconstruction.fitting import region_arrays
-from twsrecon.regions.cells import own_cells
 from twsrecon.reconstruction.tuning import choose_hyperparameters
+from twsrecon.regions.cells import own_cells
 
 
 def main(snakemake):

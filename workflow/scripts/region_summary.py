@@ -2,8 +2,8 @@
 
 from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
-from twsrecon.regions.plan import pick_timeseries_regions, regions_to_train
 from twsrecon.regions.cells import require_usable_region, summary_table
+from twsrecon.regions.plan import pick_timeseries_regions, regions_to_train
 
 
 def main(snakemake):

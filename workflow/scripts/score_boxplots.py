@@ -1,9 +1,9 @@
 """Boxplots of per-cell PCC and NSE per Köppen–Geiger region or aridity class, one box per product."""
 
+from twsrecon.evaluation.plots import boxplots
 from twsrecon.evaluation.scores import PERIOD_LONG
 from twsrecon.evaluation.tables import aridity_labels, read_scores, region_labels
 from twsrecon.logs import setup
-from twsrecon.evaluation.plots import boxplots
 
 
 def main(snakemake):

@@ -1,9 +1,9 @@
 """Maps of one metric per product for one period."""
 
+from twsrecon.evaluation.plots import score_maps
 from twsrecon.evaluation.scores import PERIOD_LONG
 from twsrecon.evaluation.tables import read_scores
 from twsrecon.logs import setup
-from twsrecon.evaluation.plots import score_maps
 
 
 def main(snakemake):

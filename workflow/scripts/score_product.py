@@ -1,7 +1,7 @@
 """Per-cell skill of one product on every period it can be scored on (see twsrecon.evaluation)."""
 
-from twsrecon.evaluation.scores import score_product
 from twsrecon.data.io import write_netcdf
+from twsrecon.evaluation.scores import score_product
 from twsrecon.logs import setup
 
 

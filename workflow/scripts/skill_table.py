@@ -1,8 +1,8 @@
 """The project's skill benchmark on the demo world: every product against the true TWSA, per aridity class."""
 
+from twsrecon.data.io import write_csv
 from twsrecon.evaluation.scores import TRUTH_PERIODS
 from twsrecon.evaluation.tables import aridity_labels, read_scores, skill_table
-from twsrecon.data.io import write_csv
 from twsrecon.logs import setup
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import xarray as xr
 
-from twsrecon.reconstruction.features import months_per_set, split_dataset
 from twsrecon.data.io import write_netcdf
 from twsrecon.logs import setup
+from twsrecon.reconstruction.features import months_per_set, split_dataset
 
 
 def main(snakemake):

@@ -2,12 +2,12 @@
 
 import textwrap
 
+from twsrecon.evaluation.plots import gap_means, summary
 from twsrecon.evaluation.scores import PERIOD_LONG
 from twsrecon.evaluation.tables import read_scores, summary_table
 from twsrecon.evaluation.trends import regional_series
 from twsrecon.logs import setup
 from twsrecon.periods import GAP
-from twsrecon.evaluation.plots import gap_means, summary
 
 
 def main(snakemake):

@@ -1,9 +1,9 @@
 """Regional mean TWSA of GRACE, the reconstructions and the BCNN gap fill with the band of its regional mean."""
 
+from twsrecon.evaluation.plots import timeseries
 from twsrecon.evaluation.trends import regional_series
 from twsrecon.logs import setup
 from twsrecon.periods import GAP
-from twsrecon.evaluation.plots import timeseries
 
 
 def main(snakemake):

@@ -9,14 +9,14 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..provenance import provenance_attrs
+from ..regions.classes import BECK_CODES, CLASS_NAMES, PREDICTORS
 from .grid import Grid, regrid, regrid_classes
 from .io.era5 import read_era5
 from .io.grace import read_mascon
 from .io.koppen import read_koppen
 from .io.netcdf import atomic_output, cf_attributes, cf_encoding, write_netcdf
 from .io.sif import read_sif
-from ..provenance import provenance_attrs
-from ..regions.classes import BECK_CODES, CLASS_NAMES, PREDICTORS
 
 # Written to the cube when the ERA5 files hold them (the BCNN's CWSC and model-TWSA predictors).
 OPTIONAL_FIELDS = ("et", "runoff", "storage")

@@ -216,5 +216,3 @@ def pumping_schedule(spec: DemoSpec, time: pd.DatetimeIndex, lat2d, lon2d, rng) 
     years = time.year.to_numpy() + (time.month.to_numpy() - 1) / 12.0
     ramp = np.clip((years - 1995.0) / 10.0, 0.0, 1.0)
     return ramp[:, None, None] * rate[None]
-
-

@@ -227,4 +227,3 @@ def write_koppen_geotiff(path: Path, spec: DemoSpec, resolution: float, rng) -> 
             dst.write(cls, 1)
             dst.write_colormap(1, cmap)
             dst.update_tags(1, legend="Beck et al. (2018) Koppen-Geiger classes 1-30, 0 = ocean (synthetic demo)")
-

@@ -45,7 +45,7 @@ STEP_TYPES = {"t2m": "avgua", "d2m": "avgua", "sd": "avgua", "src": "avgua",
               "tp": "avgad", "ssr": "avgad", "e": "avgad", "ro": "avgad"}
 STEP_FILES = {"avgua": "data_stream-moda_stepType-avgua.nc", "avgad": "data_stream-moda_stepType-avgad.nc"}
 BASE_VARIABLES = ("tp", "t2m", "d2m", "sd", "ssr")
-# What the optional BCNN predictors need from ERA5 (see gapfill.derived_field and io.era5.read_era5).
+# What the optional BCNN predictors need from ERA5 (see gapfill.inputs.predictor_field and data.io.era5.read_era5).
 DERIVED_NEEDS = {"cwsc": ("e", "ro"), "model_twsa": ("swvl1", "swvl2", "swvl3", "swvl4", "src")}
 NATIVE_RESOLUTION = {"era5-land": 0.1, "era5": 0.25}
 

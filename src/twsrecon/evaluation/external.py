@@ -75,4 +75,3 @@ def compare_external(external: xr.DataArray, products: dict[str, xr.DataArray], 
         table["months"] = months
         rows.append(table.rename(columns={"product": "reference"}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-

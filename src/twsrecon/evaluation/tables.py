@@ -162,4 +162,3 @@ def skill_table(scores: dict[str, xr.Dataset], classes: np.ndarray, order) -> pd
     table["period"] = pd.Categorical(table["period"], list(TRUTH_PERIODS))
     table["aridity_class"] = pd.Categorical(table["aridity_class"], [*order, "all"])
     return table.sort_values(["period", "aridity_class"], kind="stable")
-

@@ -86,4 +86,3 @@ def regional_series(region: str, koppen, cube, reconstructions, gap_products, tr
         series["truth (demo)"] = regional_mean(*read(path, "twsa"), cells)
     grace = regional_mean(*read(cube, "twsa"), cells).rename("GRACE")
     return series, band, grace
-

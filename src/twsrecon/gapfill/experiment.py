@@ -145,4 +145,3 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     weights = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
     return BCNNRun(product(data, mean, std, coords, experiment, predictor_set), scores, rows, weights,
                    fit_data.channels)
-

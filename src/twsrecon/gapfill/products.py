@@ -113,4 +113,3 @@ def truth_summary(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, lab
         # the one line of the demo's benchmark a user sees on the console
         print(f"{label}: BCNN beats GRACE trend+season (NSE vs truth, {name} months) in {100 * share:.0f}% of cells")
     return rows
-

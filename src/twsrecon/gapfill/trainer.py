@@ -159,4 +159,3 @@ class SVGDTrainer:
             pred = self.net(x).float()
         noise = torch.exp(-self.net.log_beta).mean()
         return pred.mean(1), pred.var(1, correction=0) + noise
-

@@ -10,12 +10,12 @@ import torch
 import xarray as xr
 
 from ..device import resolve_device
-from .features import RobustScaler, reference, windows
 from ..periods import SPLIT_ATTRS, TRAIN, VAL
+from ..regions.classes import PREDICTORS, uses_sif
+from .features import RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
 from .models import BatchedRegressor
-from ..regions.classes import PREDICTORS, uses_sif
 from .training import TrainSettings, predict, train
 
 log = logging.getLogger(__name__)

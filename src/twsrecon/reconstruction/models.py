@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hyperparameters import Hyperparameters
 from ..regions.classes import MODEL_TYPES
+from .hyperparameters import Hyperparameters
 
 
 def is_bidirectional(model_type: str) -> bool:

@@ -105,4 +105,3 @@ def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, mo
         tune_settings=TrainSettings.from_params(training, tuning=settings),
         include_current=training["include_current_month"], device=str(resolve_device(device_name, log)),
         lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"])
-

@@ -90,4 +90,3 @@ def related_classes(cls: int) -> set[int]:
         if cls in ns:
             out |= {src, *ns}
     return out
-

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 class PlanError(ValueError):
     """A setting the data cannot serve: the message names the config key and what the data lacks."""
 
@@ -20,7 +19,8 @@ class PlanError(ValueError):
 # Time-series figures when `evaluation.timeseries_regions` is left empty: the largest regions.
 N_TIMESERIES = 4
 
-# ERA5 variables behind each BCNN predictor the cube derives (see io.era5.read_era5, gapfill.predictor_field).
+# ERA5 variables behind each BCNN predictor the cube derives (see data.io.era5.read_era5,
+# gapfill.inputs.predictor_field).
 PREDICTOR_NEEDS = {"cwsc": ("e", "ro"), "model_twsa": ("swvl1", "swvl2", "swvl3", "swvl4")}
 
 

@@ -13,7 +13,6 @@ import xarray as xr
 from ...errors import InputError
 from ...provenance import code_version, provenance_attrs
 
-
 TIME_DIMS = ("time", "valid_time")
 
 
