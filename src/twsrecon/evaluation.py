@@ -16,6 +16,7 @@ import xarray as xr
 
 from .aridity import CLASSES, class_names
 from .baselines import climatology_baseline, decimal_years, linear_trend, trend_plus_season
+from .ensemble import ENSEMBLE
 from .errors import InputError
 from .features import holdout_months
 from .periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
@@ -140,10 +141,11 @@ def _field(path, name) -> xr.DataArray:
 
 
 def score_product(kind: str, product: str, *, cube, truth=None, split=None, reconstruction=None, evaluation=None,
-                  production=None, external=None, gap_product=None, holdout=None, log=None) -> xr.Dataset:
+                  production=None, external=None, gap_product=None, ensemble=None, holdout=None,
+                  log=None) -> xr.Dataset:
     """The score file of one product (paths in, the dataset out): its simulations, references, masks per period.
 
-    `kind` is reconstruction, baseline, external or bcnn; each scores against GRACE on the stored split (the BCNN
+    `kind` is reconstruction, ensemble, baseline, external or bcnn; each scores against GRACE on the stored split (the BCNN
     on its own evaluation design), against the demo truth where there is one (`truth`), and a reconstruction
     against the BCNN gap fill too (`gap_product`). `holdout`: the split.holdout spans, scored as one more period.
     """
@@ -161,6 +163,10 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
     if kind == "reconstruction":
         sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(reconstruction, "twsa"))
         description = f"GR*Ai*CE {product} reconstruction"
+    elif kind == "ensemble":
+        sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(ensemble, "twsa"))
+        description = ("skill-weighted ensemble of the reconstructions and BCNN gap fills (weights from validation "
+                       "months; its validation scores are in-sample)")
     elif kind == "bcnn":
         sims = {}
         if evaluation:
@@ -311,7 +317,7 @@ def comparison_pairs(products) -> list[tuple[str, str, str]]:
     for suffix in ("", "noSIF"):
         if f"LSTM{suffix}" in p and f"BiLSTM{suffix}" in p:
             pairs.append(("LSTM vs BiLSTM", f"LSTM{suffix}", f"BiLSTM{suffix}"))
-    models = [m for m in p if m in MODEL_TYPES]
+    models = [m for m in p if m in MODEL_TYPES or m == ENSEMBLE]
     bcnns = [b for b in p if b.startswith("BCNN_")]
     for m in models + bcnns:
         for b in BASELINES:

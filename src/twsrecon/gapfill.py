@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .baselines import decimal_years, linear_trend, trend_plus_season, trend_values
+from .baselines import decimal_years, linear_trend, trend_values
+from .derived import predictor_field
 from .grid import Grid, Regridder
 from .metrics import nrmse, nse, pearson_r
 from .logs import Progress
@@ -76,32 +77,6 @@ class GapfillData:
     def loss_mask(self) -> np.ndarray:
         """The cells the likelihood sees: observed land, ice sheets left out."""
         return self.mask if self.ice is None else self.mask & ~self.ice[None]
-
-
-DERIVED = {
-    "cwsc": ("pcp", "et", "runoff"),
-    "model_twsa": ("storage",),
-}
-
-
-def predictor_field(cube: xr.Dataset, name: str) -> np.ndarray:
-    """A cube variable, or a derived one: CWSC_t = sum up to t of (P - ET - R) in m, and the model TWSA
-    (storage minus its 2004-2009 mean, cm) of the land model behind the forcings."""
-    needs = DERIVED.get(name, (name,))
-    missing = [v for v in needs if v not in cube]
-    if missing:
-        raise ValueError(f"BCNN predictor '{name}' needs {', '.join(missing)} in the cube: supply the ERA5 "
-                         "evaporation (e) and runoff (ro) fields for cwsc, soil water swvl1-4 for model_twsa")
-    if name == "cwsc":
-        flux = cube["pcp"].values - cube["et"].values - cube["runoff"].values
-        return np.cumsum(flux.astype(np.float64), axis=0)
-    if name == "model_twsa":
-        storage = cube["storage"].values.astype(np.float64)
-        time = pd.DatetimeIndex(cube["time"].values)
-        base = (time >= "2004-01-01") & (time <= "2009-12-01")
-        ref = np.nanmean(storage[base], axis=0) if base.any() else np.nanmean(storage, axis=0)
-        return 100.0 * (storage - ref[None])
-    return cube[name].values.astype(np.float64)
 
 
 @dataclass
@@ -309,16 +284,6 @@ def product(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coo
     return ds
 
 
-def nse_against_truth(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, months: np.ndarray):
-    """Per-cell NSE of the BCNN and of the GRACE trend + seasonal cycle baseline against a true TWSA
-    (the demo world's) over the given months."""
-    baseline = trend_plus_season(data.observed, data.time, data.train)
-    land = (data.land if data.ice is None else data.land & ~data.ice)[None] & months[:, None, None]
-    t = np.where(land, truth, np.nan)
-    return (nse(_cells_last(np.where(land, mean_cm, np.nan)), _cells_last(t)),
-            nse(_cells_last(np.where(land, baseline, np.nan)), _cells_last(t)))
-
-
 def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int, learning_rate: float,
              batch_size: int, seed: int, device: str = "cpu", log=None, particle_group: int | None = None,
              checkpoint: bool = False, bf16: bool = False):
@@ -411,32 +376,11 @@ class BCNNRun:
     channels: list
 
 
-def truth_summary(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, label: str = "", log=None) -> dict:
-    """The BCNN against a true TWSA (the demo world's) over the gap and over every unobserved month, next to the
-    GRACE trend + seasonal cycle: median NSE of both and the share of cells where the BCNN is better."""
-    rows = {}
-    unobserved = ~data.mask.any((1, 2))  # the mission gap and every single missing month
-    gap = in_periods(data.time, [GAP])
-    for name, months in (("gap", gap), ("missing", unobserved)):
-        bcnn_nse, base_nse = nse_against_truth(data, mean_cm, truth, months)
-        both = np.isfinite(bcnn_nse) & np.isfinite(base_nse)
-        share = float((bcnn_nse[both] > base_nse[both]).mean()) if both.any() else np.nan
-        rows[f"truth_{name}_median_nse_bcnn"] = float(np.nanmedian(bcnn_nse))
-        rows[f"truth_{name}_median_nse_trend_season"] = float(np.nanmedian(base_nse))
-        rows[f"truth_{name}_share_cells_bcnn_better"] = share
-        if log is not None:
-            log.info("%s months vs the demo truth: median NSE BCNN %.3f, trend+season %.3f; BCNN better in %.0f%% "
-                     "of cells", name, np.nanmedian(bcnn_nse), np.nanmedian(base_nse), 100 * share)
-        # the one line of the demo's benchmark a user sees on the console
-        print(f"{label}: BCNN beats GRACE trend+season (NSE vs truth, {name} months) in {100 * share:.0f}% of cells")
-    return rows
-
-
 def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experiment: str, predictor_set: str,
              settings: BCNNSettings, *, seed: int, device: str = "cpu", particle_group: int | None = None,
-             checkpoint: bool = False, truth: xr.DataArray | None = None, log=None) -> BCNNRun:
+             checkpoint: bool = False, log=None) -> BCNNRun:
     """One BCNN experiment on a loaded cube: fit on the BCNN grid (`settings.resolution`, `settings.domain`),
-    predict on the analysis grid, score the test months and, with a `truth`, compare with it.
+    predict on the analysis grid and score the test months against GRACE (a truth is for the scoring rules only).
 
     `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
     checked (and logged) once the data are ready.
@@ -465,9 +409,6 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     scores = score_test_months(data, mean, std, coords)
     rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
             for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
-    if truth is not None:
-        true = truth.sel(time=data.time).values.astype(float)
-        rows |= truth_summary(data, mean, true, f"{experiment}/{predictor_set}", log)
     weights = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
     return BCNNRun(product(data, mean, std, coords, experiment, predictor_set), scores, rows, weights,
                    fit_data.channels)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from .derived import ATTRS as DERIVED_ATTRS, can_derive, predictor_field
+
 log = logging.getLogger(__name__)
 
 BECK_CODES = {
@@ -36,15 +38,34 @@ REGIONS = {name: cls for cls, name in CLASS_NAMES.items() if cls not in EXCLUDED
 
 PREDICTORS = ("pcp", "tmp", "snow", "rad", "rh", "sif")
 METEO = tuple(p for p in PREDICTORS if p != "sif")
+# Mo et al.'s derived water-balance predictors (derived.py), in a region dataset where the cube has their
+# fields; GR*Ai*CE never used them.
+WATER_BALANCE = ("cwsc", "model_twsa")
+
+# Every model type and its predictors; every list of model types is this one. First the authors' four, in
+# their order and exactly as published; then the water-balance types ("wb": the noSIF predictors plus CWSC
+# and the land model's storage), which have no published study and are always tuned.
+MODEL_PREDICTORS = {
+    "LSTM": PREDICTORS, "BiLSTM": PREDICTORS, "LSTMnoSIF": METEO, "BiLSTMnoSIF": METEO,
+    "LSTMwb": METEO + WATER_BALANCE, "BiLSTMwb": METEO + WATER_BALANCE,
+}
+MODEL_TYPES = tuple(MODEL_PREDICTORS)
+PUBLISHED_MODEL_TYPES = MODEL_TYPES[:4]
 
 
-# The authors' four model types, in their order; every list of model types is this one.
-MODEL_TYPES = ("LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF")
+def predictors_of(model_types) -> tuple[str, ...]:
+    """The predictors a list of model types uses together, in the table's order."""
+    used = {p for m in model_types for p in MODEL_PREDICTORS[m]}
+    return tuple(p for p in (*PREDICTORS, *WATER_BALANCE) if p in used)
 
 
 def uses_sif(model_type: str) -> bool:
-    """The SIF models (LSTM, BiLSTM) use `sif`; the noSIF ones leave it out (and keep cells without SIF)."""
-    return not model_type.endswith("noSIF")
+    """The SIF models (LSTM, BiLSTM) use `sif`; the others leave it out (and keep cells without SIF)."""
+    return "sif" in MODEL_PREDICTORS[model_type]
+
+
+def uses_water_balance(model_type: str) -> bool:
+    return "cwsc" in MODEL_PREDICTORS[model_type]
 
 # Where the cells of a class with too few usable cells go (regions.fallback): the nearest climates, nearest
 # first. Same main group and precipitation type first (the adjacent summer/winter temperature, the warmer
@@ -216,12 +237,17 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
         log.info("region %s: %d cell(s) of the small class %s join it (regions.fallback)", region, k, code)
     rows = slice(int(ii.min()), int(ii.max()) + 1) if len(ii) else slice(0, 0)
     # Only the latitude band of the region's cells is read: a global cube stays on disk.
-    data = {v: cube[v].isel(lat=rows).values[:, ii - rows.start, jj] for v in (*PREDICTORS, "twsa")}
+    band = cube.isel(lat=rows)
+    data = {v: band[v].values[:, ii - rows.start, jj] for v in (*PREDICTORS, "twsa")}
+    attrs = {v: dict(cube[v].attrs) for v in data}
+    for v in WATER_BALANCE:  # for the wb model types, where the cube has the fields
+        if can_derive(band, v):
+            data[v], attrs[v] = predictor_field(band, v)[:, ii - rows.start, jj], DERIVED_ATTRS[v]
     lat = cube["lat"].values[ii]
     lon = cube["lon"].values[jj]
     cell_id = (ii * nlon + jj).astype(np.int64)
     ds = xr.Dataset(
-        {v: (("time", "cell"), data[v].astype(np.float32), dict(cube[v].attrs)) for v in (*PREDICTORS, "twsa")},
+        {v: (("time", "cell"), data[v].astype(np.float32), attrs[v]) for v in data},
         coords={
             "time": cube["time"],
             "cell": ("cell", cell_id, {"long_name": "cell id: row-major index on the analysis grid "
@@ -236,6 +262,11 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
     for c in ("lat", "lon"):
         ds[c].attrs.pop("bounds", None)
     has_sif = plan.has_sif[ii, jj]
+    if all(v in data for v in WATER_BALANCE):
+        has_wb = np.logical_and.reduce([np.isfinite(data[v]).all(axis=0) for v in WATER_BALANCE])
+        ds["has_water_balance"] = ("cell", has_wb.astype(np.int8), {
+            "long_name": "cell has cwsc and model_twsa in every month (usable by the wb model types)",
+            "flag_values": [0, 1], "flag_meanings": "no_water_balance has_water_balance"})
     ds["has_sif"] = ("cell", has_sif.astype(np.int8),
                      {"long_name": "cell has SIF in every month (usable by the SIF models)", "flag_values": [0, 1],
                       "flag_meanings": "no_sif has_sif"})

@@ -16,7 +16,6 @@ rule bcnn:
     input:
         cube=CUBE,
         classes=KOPPEN_CLASSES,
-        truth=DEMO_FILES["truth"] if DEMO else [],
         code=script_imports("bcnn.py"),
     output:
         product="results/gapfill/{experiment}/{predictors}/bcnn.nc",
