@@ -144,8 +144,9 @@ class ParticleCBAMNet(nn.Module):
     and result as a grouped conv on the input repeated N_s times, without storing that copy.
 
     `log_beta` (N_s,) is each particle's log noise precision: part of the particle (SVGD moves it with
-    the weights) though forward does not use it. Initialised to `log_beta_init` (0: noise variance 1,
-    the spread of standardised targets, an uninformed start).
+    the weights) though forward does not use it. With `noise_shape` (H, W) it is one per pixel, (N_s, H, W):
+    a desert and a rainforest then get intervals of their own width. Initialised to `log_beta_init`
+    (0: noise variance 1, the spread of standardised targets, an uninformed start).
 
     Memory options (results equal within float tolerance): `group_size` evaluates the particles in
     groups one after the other (`groups`, `forward_group`; `SVGDTrainer.step` runs forward and backward
@@ -157,7 +158,7 @@ class ParticleCBAMNet(nn.Module):
 
     def __init__(self, n_particles: int, n_in: int, n_features: int = 48, reduction: int = 8,
                  seed: int = 0, log_beta_init: float = 0.0, group_size: int | None = None,
-                 checkpoint: bool = False):
+                 checkpoint: bool = False, noise_shape: tuple[int, int] | None = None):
         super().__init__()
         if min(n_particles, n_in, n_features, reduction) < 1:
             raise ValueError("n_particles, n_in, n_features and reduction must be positive")
@@ -166,6 +167,7 @@ class ParticleCBAMNet(nn.Module):
         n, f = n_particles, n_features
         self.n_particles, self.n_in, self.n_features, self.reduction = n, n_in, f, reduction
         self.log_beta_init = log_beta_init
+        self.noise_shape = tuple(noise_shape) if noise_shape else ()
         self.group_size = n if group_size is None else min(int(group_size), n)
         self.checkpoint = checkpoint
         self.stem = nn.Sequential(nn.Conv2d(n_in, n * f, 3, stride=2, padding=1), nn.BatchNorm2d(n * f), nn.Mish())
@@ -175,7 +177,7 @@ class ParticleCBAMNet(nn.Module):
         self.fuse = nn.ModuleList(ConvBNMish(n, 2 * f, f, 1) for _ in range(2))
         self.dec = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(2))
         self.head = _conv(n, f, 1, 1)
-        self.log_beta = nn.Parameter(torch.zeros(n))
+        self.log_beta = nn.Parameter(torch.zeros(n, *self.noise_shape))
         self._templates: dict[int, ParticleCBAMNet] = {}  # a plain dict: not registered as submodules
         self.initialise(seed)
 
@@ -219,7 +221,8 @@ class ParticleCBAMNet(nn.Module):
 
     def _template(self, size: int) -> "ParticleCBAMNet":
         if size not in self._templates:
-            self._templates[size] = ParticleCBAMNet(size, self.n_in, self.n_features, self.reduction)
+            self._templates[size] = ParticleCBAMNet(size, self.n_in, self.n_features, self.reduction,
+                                                    noise_shape=self.noise_shape or None)
         t = self._templates[size]
         t.checkpoint = self.checkpoint
         t.train(self.training)
@@ -320,11 +323,13 @@ class SVGDTrainer:
     """
 
     def __init__(self, net: ParticleCBAMNet, n_train: int, lr: float = 0.0025, priors: Priors = Priors(),
-                 bandwidth: float | None = None, bf16: bool = False):
+                 bandwidth: float | None = None, bf16: bool = False, pixel_weights: torch.Tensor | None = None):
         if n_train < 1:
             raise ValueError(f"n_train must be positive, got {n_train}")
         self.net, self.n_train, self.priors, self.bandwidth = net, n_train, priors, bandwidth
         self.bf16 = bf16
+        # (H, W) weight of each pixel in the likelihood, e.g. cos(latitude) (its area) normalised to mean 1
+        self.pixel_weights = pixel_weights
         self.params = list(net.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=lr)
 
@@ -342,20 +347,29 @@ class SVGDTrainer:
 
     def log_likelihood(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
                        log_beta: torch.Tensor) -> torch.Tensor:
-        """(n_train / B) Σ_{observed} [½ log β_i − ½ log 2π − ½ β_i r²] per particle of `pred` (B, n, H, W),
-        r = prediction − target; cells where `mask` is False count nowhere, whatever y holds there."""
+        """(n_train / B) Σ_{observed} w [½ log β_i − ½ log 2π − ½ β_i r²] per particle of `pred` (B, n, H, W),
+        r = prediction − target, w the pixel's weight (1 without `pixel_weights`), β_i one per particle or
+        one per pixel; cells where `mask` is False count nowhere, whatever y holds there."""
         pred = pred.float()
         resid = torch.where(mask.unsqueeze(1), pred - torch.where(mask, y, 0.0).unsqueeze(1), 0.0)
-        sq = resid.square().sum((0, 2, 3))
-        scale = self.n_train / pred.shape[0]
-        return scale * (0.5 * mask.sum() * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq)
+        sq = resid.square().sum(0)  # (n, H, W)
+        count = mask.sum(0).to(sq.dtype)  # (H, W)
+        if self.pixel_weights is not None:
+            sq, count = sq * self.pixel_weights, count * self.pixel_weights
+        if log_beta.dim() == 1:  # one β per particle
+            sq, count, log_beta = sq.sum((1, 2)), count.sum(), log_beta
+            terms = 0.5 * count * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq
+        else:
+            terms = (0.5 * count * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq).sum((1, 2))
+        return self.n_train / pred.shape[0] * terms
 
     def log_priors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-particle log priors (N_s,) of the weights (Student-t) and of log β (Gamma on β)."""
         n, pri = self.net.n_particles, self.priors
         prior_w = sum(log_student_t_prior(p, pri.a_w, pri.b_w).reshape(n, -1).sum(1)
                       for name, p in self.net.named_parameters() if name != "log_beta")
-        return prior_w, log_gamma_prior_log_beta(self.net.log_beta, pri.a_beta, pri.b_beta)
+        prior_beta = log_gamma_prior_log_beta(self.net.log_beta, pri.a_beta, pri.b_beta).reshape(n, -1).sum(1)
+        return prior_w, prior_beta
 
     def log_posterior(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-particle terms (N_s,) of the log posterior on a minibatch, and the predictions
@@ -431,5 +445,5 @@ class SVGDTrainer:
         self.net.eval()
         with self._autocast(x):
             pred = self.net(x).float()
-        noise = torch.exp(-self.net.log_beta).mean()
+        noise = torch.exp(-self.net.log_beta).mean(0)  # a scalar, or (H, W) with one β per pixel
         return pred.mean(1), pred.var(1, correction=0) + noise

@@ -39,7 +39,8 @@ PERIOD_LONG = {
 }
 BASELINES = ("climatology", "trend_season")
 BCNN_DESIGN = ("BCNN evaluation fit: trained on " + ", ".join("...".join(p) for p in EVALUATION["train"])
-               + "; tested on " + ", ".join("...".join(p) for p in EVALUATION["test"]) + " (observed months)")
+               + "; validated and tested on " + ", ".join("...".join(p) for p in EVALUATION["test"])
+               + " (observed months; validation: the stored split's validation months there)")
 
 
 def split_design(attrs) -> str:
@@ -65,12 +66,16 @@ def holdout_mask(split: xr.DataArray, spans) -> xr.DataArray:
     return (split == TEST) & xr.DataArray(block, dims="time", coords={"time": split["time"]})
 
 
-def bcnn_split(time: pd.DatetimeIndex, grace: xr.DataArray) -> xr.DataArray:
-    """The BCNN evaluation fit's design as split flags: training and test periods of observed months."""
+def bcnn_split(time: pd.DatetimeIndex, grace: xr.DataArray, stored: xr.DataArray | None = None) -> xr.DataArray:
+    """The BCNN evaluation fit's design as split flags: training and test periods of observed months. With the
+    `stored` per-cell split (on `time`), its validation months inside the test period are the BCNN's
+    validation months (the fit never trained on them; options are compared there), the rest its test months."""
     flags = np.zeros(len(time), np.int8)
     flags[in_periods(time, EVALUATION["train"])] = TRAIN
     flags[in_periods(time, EVALUATION["test"]) & (flags == 0)] = TEST
     f = xr.DataArray(flags, dims="time", coords={"time": time})
+    if stored is not None:
+        f = xr.where((f == TEST) & (stored == VAL), VAL, f)
     return f.where(grace.notnull(), 0).astype(np.int8)
 
 
@@ -171,7 +176,9 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
         sims = {}
         if evaluation:
             fit = _field(evaluation, "twsa_bcnn")
-            flags = bcnn_split(pd.DatetimeIndex(fit["time"].values), on_time(grace, fit["time"].values))
+            fit_time = pd.DatetimeIndex(fit["time"].values)
+            stored = split_on(_read(split, "split")["split"], fit_time) if split else None
+            flags = bcnn_split(fit_time, on_time(grace, fit["time"].values), stored)
             flags = on_time(flags, time, fill=0).astype("int8")
             sims.update(dict.fromkeys(GRACE_PERIODS, fit))
             design = BCNN_DESIGN

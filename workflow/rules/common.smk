@@ -277,7 +277,7 @@ def product_inputs(wildcards):
     p = wildcards.product
     if p in BCNN_PRODUCTS:
         s = p.removeprefix("BCNN_")
-        return {e: f"results/gapfill/{e}/{s}/bcnn.nc" for e in GAPFILL["experiments"]}
+        return {"split": SPLIT_GRID} | {e: f"results/gapfill/{e}/{s}/bcnn.nc" for e in GAPFILL["experiments"]}
     out = {"split": SPLIT_GRID}
     if p in MODELS:
         out["reconstruction"] = f"results/reconstruction/{p}.nc"

@@ -24,7 +24,8 @@ rule bcnn:
         weights="results/gapfill/{experiment}/{predictors}/weights.safetensors",
     params:
         settings=config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
-                             "domain", "resolution", "ice_classes", "bf16", "target_scaling"),
+                             "domain", "resolution", "ice_classes", "bf16", "target_scaling", "noise",
+                             "latitude_weighting", "lr_schedule"),
         predictors=lambda wc: config["gapfill"]["predictor_sets"][wc.predictors],
         seed=config["seed"],
     log:
