@@ -246,3 +246,41 @@ def test_particles_in_groups_equal_all_at_once(checkpoint):
     (ma, va), (mb, vb) = (t.predict(x) for t in trainers)
     assert torch.allclose(ma, mb, rtol=1e-4, atol=1e-5) and torch.allclose(va, vb, rtol=1e-4, atol=1e-5)
     assert not any(n.startswith("_templates") for n, _ in grouped.named_parameters())
+
+
+def test_noise_precision_per_pixel_and_latitude_weighted_likelihood():
+    """With one β per pixel and cos(latitude) weights the log-likelihood is Σ over observed (b, h, w) of
+    w_h [½ log β_ih − ½ log 2π − ½ β_ih r²] (n_train / B scaled); the predictive noise is the pixel's own."""
+    from twsrecon.gapfill.experiment import latitude_weights
+
+    x, y, mask = masked_problem()
+    h, w = mask.shape[1:]
+    net = ParticleCBAMNet(3, 4, n_features=8, reduction=4, seed=1, noise_shape=(h, w))
+    assert net.log_beta.shape == (3, h, w)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        net.log_beta.copy_(torch.randn(3, h, w, generator=gen))
+    lat_w = latitude_weights(np.linspace(60, 0, h), w)
+    assert lat_w.mean() == pytest.approx(1.0) and lat_w[0, 0] < lat_w[-1, 0]
+    trainer = SVGDTrainer(net, n_train=30, pixel_weights=torch.tensor(lat_w, dtype=torch.float32))
+    terms = trainer.log_posterior(x, y, mask)
+    pred, lb, m = terms["prediction"].detach().numpy(), net.log_beta.detach().numpy(), mask.numpy()
+    r2 = (pred - y.numpy()[:, None]) ** 2  # (B, n, H, W)
+    per_pixel = 0.5 * (lb[None] - math.log(2 * math.pi)) - 0.5 * np.exp(lb)[None] * r2
+    expected = 30 / 3 * (np.where(m[:, None], per_pixel, 0.0) * lat_w).sum((0, 2, 3))
+    np.testing.assert_allclose(terms["log_likelihood"].detach().numpy(), expected, rtol=1e-4)
+    # the Gamma prior counts every pixel's β
+    expected_prior = (2.0 * lb - 1e-6 * np.exp(lb)).reshape(3, -1).sum(1)
+    np.testing.assert_allclose(terms["log_prior_beta"].detach().numpy(), expected_prior, rtol=1e-5)
+    trainer.refresh_batchnorm([x])
+    _, var = trainer.predict(x)
+    with torch.no_grad():
+        spread = net.eval()(x).var(1, correction=0)
+    np.testing.assert_allclose(var.numpy(), (spread + torch.exp(-net.log_beta.detach()).mean(0)).numpy(), rtol=1e-5)
+    # particle groups see their own slice of the per-pixel β
+    grouped = ParticleCBAMNet(3, 4, n_features=8, reduction=4, seed=1, noise_shape=(h, w), group_size=2)
+    grouped.load_state_dict(net.state_dict())
+    g_trainer = SVGDTrainer(grouped, n_train=30, pixel_weights=torch.tensor(lat_w, dtype=torch.float32))
+    g_terms = g_trainer.log_posterior(x, y, mask)
+    np.testing.assert_allclose(g_terms["log_likelihood"].detach().numpy(), expected, rtol=1e-4)
+    g_trainer.step(x, y, mask)  # runs group by group with the per-pixel β

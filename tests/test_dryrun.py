@@ -22,22 +22,22 @@ def counts(jobs) -> dict[str, int]:
 def fan_out(regions=28, models=4, chunks=1, predictor_sets=3, timeseries=4, demo=False):
     n = regions * models
     periods = 3 if demo else 1  # figures for test months; on the demo also 1984-2001 and the gap (truth)
-    products = models + predictor_sets + 2  # reconstructions, BCNN per predictor set, two baselines
+    products = models + 1 + predictor_sets + 2  # reconstructions, the ensemble, BCNN per set, two baselines
     return {"prepare_cube": 1, "koppen_classes": 1, "region_cells": regions, "region_summary": 1,
             "split": regions, "gridded_split": 1,
             "hyperparameters": n, "train_chunk": n * chunks, "retune_lr": n, "merge_reconstruction": models,
             "reconstruction_skill": models, "bcnn": 2 * predictor_sets, "gapfill_product": 1,
             "aridity": 1, "score_product": products, "evaluation_tables": 1, "score_maps": 2 * periods,
             "score_boxplots": 2 * periods, "timeseries_figure": timeseries, "gap_trend": 1, "gap_figures": 1,
-            "summary_figure": 1, "all": 1} | ({"demo_world": 1, "skill_table": 1} if demo else {})
+            "summary_figure": 1, "ensemble": 1, "all": 1} | ({"demo_world": 1, "skill_table": 1} if demo else {})
 
 
 def test_demo_dry_run_fan_out(tmp_path):
-    # config/config.yaml as `make demo` runs it: 28 regions x 4 model types x 1 chunk; BCNN for
-    # {evaluation, production} x {all, noSIF, paper}; the evaluation of 9 products.
+    # config/config.yaml as `make demo` runs it: 28 regions x 5 model types (the authors' four and LSTMwb) x 1
+    # chunk; BCNN for {evaluation, production} x {all, noSIF, paper}; the evaluation of 11 products.
     jobs = dry_run(tmp_path)
-    assert counts(jobs) == fan_out(chunks=1, demo=True)
-    assert sum(counts(jobs).values()) == 444  # the figure the README gives for `make demo`
+    assert counts(jobs) == fan_out(models=5, chunks=1, demo=True)
+    assert sum(counts(jobs).values()) == 533  # the figure the README gives for `make demo`
     assert ("train_chunk", (("chunk", "0"), ("model", "BiLSTMnoSIF"), ("region", "polar_frost"))) in jobs
 
 
@@ -84,3 +84,23 @@ def test_dag_renders_with_dot(tmp_path):
         svg = subprocess.run([dot, "-Tsvg"], input=proc.stdout, capture_output=True, text=True, timeout=120)
         assert svg.returncode == 0, svg.stderr
         assert "<svg" in svg.stdout and "train_chunk" in svg.stdout and "bcnn" in svg.stdout
+
+
+# The rules that may read the demo world's true TWSA: they score and draw, and nothing downstream of them fits.
+TRUTH_READERS = {"score_product", "timeseries_figure", "summary_figure"}
+
+
+def test_truth_is_read_only_by_scoring_rules(tmp_path):
+    """No fitting, tuning or choosing rule may see the demo's truth: on a fresh directory every job that reads
+    it lists it among the 'input files updated by another job' (demo_world writes it)."""
+    jobs = dry_run(tmp_path)
+    truth = "resources/demo/truth_twsa.nc"
+    readers = {rule for (rule, _), reason in jobs.items()
+               if truth in reason.partition("Input files updated by another job:")[2]}
+    assert readers == TRUTH_READERS
+    # and no rule downstream of a truth reader feeds a fit: the truth readers' outputs are read only by tables
+    # and figures (the scores files), which the fits never take
+    fitting = {"hyperparameters", "train_chunk", "retune_lr", "bcnn", "ensemble", "split", "merge_reconstruction"}
+    for (rule, _), reason in jobs.items():
+        if rule in fitting:
+            assert "results/evaluation/" not in reason, (rule, reason)

@@ -19,7 +19,7 @@ from twsrecon.errors import InputError
 from twsrecon.reconstruction.hyperparameters import (Hyperparameters, MissingStudyError, open_published_study,
                                                      published_study_name, published_study_path, read_published,
                                                      read_published_lr)
-from twsrecon.regions.classes import MODEL_TYPES, REGIONS
+from twsrecon.regions.classes import PUBLISHED_MODEL_TYPES, REGIONS
 
 DATA = SHARED_DATA / "graice-hyperparameters"
 needs_data = pytest.mark.skipif(
@@ -57,7 +57,7 @@ def test_every_published_study_matches_its_tables(tmp_path):
     work, raw = tmp_path / "work", tmp_path / "raw"
     seen_main, seen_lr = set(), set()
 
-    for model_type in MODEL_TYPES:
+    for model_type in PUBLISHED_MODEL_TYPES:
         for region in REGIONS:
             path = published_study_path(DATA, region, model_type)
             hp = read_published(DATA, region, model_type, work)

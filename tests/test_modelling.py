@@ -86,6 +86,38 @@ def test_pruner_receives_every_epoch(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_fits_combine_by_validation_months_only():
+    """combine_fits: 'mean' predicts the average of the fits, 'best' the lowest-validation-loss fit, and
+    'validation' picks, per cell, the one of the two with the lower validation MSE; test months never decide."""
+    from twsrecon.reconstruction.fitting import fit_cells, masked_mse
+    from twsrecon.reconstruction.hyperparameters import Hyperparameters
+
+    x, y, flags = small_region(n_cells=4)
+    hp = Hyperparameters(units=4, window=3, learning_rate=1e-2, n_layers=1, n_units=(4,), source="test")
+    settings = TrainSettings(epochs=6, patience=3, batch_size=32)
+    kw = dict(fits=3, seed=1, settings=settings)
+    res = {c: fit_cells(x, y, flags, np.arange(4), hp, "LSTM", combine=c, **kw) for c in ("best", "mean", "validation")}
+    val = res["best"].prepared.mask(VAL)
+    yv = res["best"].prepared.y
+    scaled = {c: res[c].prepared.y_scaler.transform(res[c].prediction - res[c].prepared.offset[:, None]) for c in res}
+    loss = {c: masked_mse(scaled[c], yv, val & np.isfinite(scaled[c])) for c in res}
+    np.testing.assert_allclose(loss["best"], res["best"].val_loss, rtol=1e-3)
+    assert not res["best"].mean_of_fits.any() and res["mean"].mean_of_fits.all()
+    pick = loss["mean"] < loss["best"]
+    np.testing.assert_array_equal(res["validation"].mean_of_fits, pick)
+    np.testing.assert_allclose(res["validation"].prediction,
+                               np.where(pick[:, None], res["mean"].prediction, res["best"].prediction), rtol=1e-5)
+    # every fit's weights are kept, cell x fit
+    from twsrecon.reconstruction.models import model_axis
+
+    assert {t.shape[model_axis(n)] for n, t in res["mean"].weights.items()} == {12}
+    assert {t.shape[model_axis(n)] for n, t in res["mean"].weights_of([2]).items()} == {3}
+    # changing test-month targets changes nothing of the choice
+    y2 = np.where(flags == TEST, y + 5.0, y)
+    again = fit_cells(x, y2, flags, np.arange(4), hp, "LSTM", combine="validation", **kw)
+    np.testing.assert_array_equal(again.mean_of_fits, res["validation"].mean_of_fits)
+
+
 def test_cuda_without_gpu_is_an_error():
     with pytest.raises(RuntimeError, match="no GPU"):
         resolve_device("cuda")

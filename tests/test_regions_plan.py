@@ -259,3 +259,27 @@ def test_with_the_fallback_off_the_product_says_why_a_cell_is_nan(small_domain):
     assert (ds["cell_status"].values[others] == 0).all() and (ds["fallback"].values[others] == 0).all()
     table = read_csv(work / "results/regions/summary.csv").set_index("region")
     assert table.loc["tropical_monsoon", "cells"] == 4 and table.loc["tropical_rainforest", "cells_moved_out"] == 0
+
+
+def test_region_datasets_carry_the_water_balance_predictors_for_the_wb_model_types():
+    from twsrecon.data.derived import predictor_field
+    from twsrecon.reconstruction.fitting import features_of, region_cells_for
+
+    csa = CODE["Csa"]
+    kg = np.full((2, 3), csa)
+    cube = toy_cube(kg)
+    for v in ("et", "runoff", "storage"):
+        cube[v] = cube["pcp"] * 0.3
+    cube["et"][:, 0, 1] = np.nan  # one cell without ERA5 evaporation: no cwsc, so no wb model there
+    kg_da = xr.DataArray(kg, dims=("lat", "lon"), coords={"lat": cube["lat"], "lon": cube["lon"]})
+    ds = region_cells(cube, kg_da, "temperate_dryhotsummer", min_cells=3).dataset
+    np.testing.assert_allclose(ds["cwsc"].values[:, 0], predictor_field(cube, "cwsc")[:, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(ds["model_twsa"].values[:, 2], predictor_field(cube, "model_twsa")[:, 0, 2], rtol=1e-5)
+    assert ds["has_water_balance"].values.tolist() == [1, 0, 1, 1, 1, 1]
+    assert region_cells_for(ds, "LSTMwb").sizes["cell"] == 5 and region_cells_for(ds, "LSTMnoSIF").sizes["cell"] == 6
+    assert features_of("LSTMwb") == ("pcp", "tmp", "snow", "rad", "rh", "cwsc", "model_twsa")
+    # a cube without the fields: the authors' model types train as before, a wb type says what is missing
+    plain = region_cells(toy_cube(kg), kg_da, "temperate_dryhotsummer", min_cells=3).dataset
+    assert "cwsc" not in plain and region_cells_for(plain, "LSTM").sizes["cell"] == 6
+    with pytest.raises(ValueError, match="needs cwsc and model_twsa.*ERA5 e, ro and swvl1-4"):
+        region_cells_for(plain, "BiLSTMwb")

@@ -4,7 +4,7 @@ from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation.scores import BASELINES, TRUTH_PERIODS
 from snakemake.exceptions import IncompleteCheckpointException
 from twsrecon.regions.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
-from twsrecon.regions.classes import MODEL_TYPES, REGIONS as ALL_REGIONS
+from twsrecon.regions.classes import MODEL_TYPES, PUBLISHED_MODEL_TYPES, REGIONS as ALL_REGIONS
 
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -157,7 +157,7 @@ def published_studies(wildcards):
     from twsrecon.reconstruction.hyperparameters import published_study_path
 
     s = hp_settings(wildcards.region)
-    if s["source"] != "published":
+    if s["source"] != "published" or wildcards.model not in PUBLISHED_MODEL_TYPES:
         return []
     main = published_study_path(s["published_dir"], wildcards.region, wildcards.model)
     lr = published_study_path(s["published_dir"], wildcards.region, wildcards.model, lr=True)
@@ -171,7 +171,7 @@ def tunes(wildcards):
     from twsrecon.reconstruction.hyperparameters import published_study_path
 
     s = hp_settings(wildcards.region)
-    return s["source"] != "published" or not published_study_path(
+    return s["source"] != "published" or wildcards.model not in PUBLISHED_MODEL_TYPES or not published_study_path(
         s["published_dir"], wildcards.region, wildcards.model).exists()
 
 
@@ -183,8 +183,8 @@ def fallback_report():
     for region in REGIONS:
         s = hp_settings(region)
         if s["source"] == "published" and s["fallback_to_tune"]:
-            missing += [(region, model, s["trials"]) for model in MODELS
-                        if not published_study_path(s["published_dir"], region, model).exists()]
+            missing += [(region, model, s["trials"]) for model in MODELS if model in PUBLISHED_MODEL_TYPES
+                        and not published_study_path(s["published_dir"], region, model).exists()]
     if missing:
         dirs = sorted({str(hp_settings(r)["published_dir"]) for r, _, _ in missing})
         print(f"WARNING hyperparameters: no published Optuna study for {len(missing)} of "
@@ -247,7 +247,9 @@ EXTERNAL = list(EVAL["external"])
 # A BCNN product needs held-out GRACE months (evaluation fit) or a truth (demo) to be scored on.
 BCNN_PRODUCTS = [f"BCNN_{s}" for s in PREDICTOR_SETS] if GAPFILL["enabled"] and (
     "evaluation" in GAPFILL["experiments"] or DEMO) else []
-PRODUCTS = MODELS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
+ENSEMBLE_PRODUCTS = ["ensemble"] if EVAL["ensemble"] and len(MODELS) >= 2 else []
+ENSEMBLE_FILE = "results/ensemble/ensemble.nc"
+PRODUCTS = MODELS + ENSEMBLE_PRODUCTS + BCNN_PRODUCTS + list(BASELINES) + EXTERNAL
 FIGURE_PERIODS = ["test"] + (list(TRUTH_PERIODS) if DEMO else [])
 
 
@@ -275,12 +277,14 @@ def product_inputs(wildcards):
     p = wildcards.product
     if p in BCNN_PRODUCTS:
         s = p.removeprefix("BCNN_")
-        return {e: f"results/gapfill/{e}/{s}/bcnn.nc" for e in GAPFILL["experiments"]}
+        return {"split": SPLIT_GRID} | {e: f"results/gapfill/{e}/{s}/bcnn.nc" for e in GAPFILL["experiments"]}
     out = {"split": SPLIT_GRID}
     if p in MODELS:
         out["reconstruction"] = f"results/reconstruction/{p}.nc"
         if HAS_GAP_PRODUCT:
             out["gap_product"] = GAP_PRODUCT
+    elif p in ENSEMBLE_PRODUCTS:
+        out["ensemble"] = ENSEMBLE_FILE
     elif p in EXTERNAL:
         out["external"] = f"results/evaluation/external/{p}.nc"
     return out
@@ -291,6 +295,8 @@ def product_kind(product):
         return "reconstruction"
     if product in BCNN_PRODUCTS:
         return "bcnn"
+    if product in ENSEMBLE_PRODUCTS:
+        return "ensemble"
     return "baseline" if product in BASELINES else "external"
 
 

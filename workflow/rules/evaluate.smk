@@ -68,6 +68,41 @@ rule external_product:
         "../scripts/external_product.py"
 
 
+def ensemble_bcnn(experiment):
+    """The BCNN fits the ensemble takes as members: every predictor set, when both experiments run."""
+    both = GAPFILL["enabled"] and {"evaluation", "production"} <= set(GAPFILL["experiments"])
+    return {s: f"results/gapfill/{experiment}/{s}/bcnn.nc" for s in PREDICTOR_SETS} if both else {}
+
+
+rule ensemble:
+    message:
+        "Skill-weighted ensemble of the reconstructions and BCNN gap fills"
+    input:
+        cube=CUBE,
+        split=SPLIT_GRID,
+        reconstructions=expand("results/reconstruction/{model}.nc", model=MODELS),
+        evaluation=list(ensemble_bcnn("evaluation").values()),
+        production=list(ensemble_bcnn("production").values()),
+        code=script_imports("ensemble.py"),
+    output:
+        ENSEMBLE_FILE,
+    params:
+        models=MODELS,
+        predictor_sets=list(ensemble_bcnn("production")),
+        min_months=EVAL["ensemble_min_months"],
+    log:
+        "logs/evaluation/ensemble.log",
+    benchmark:
+        "benchmarks/evaluation/ensemble.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 2000 + 6 * input_mb(wc, input),
+    script:
+        "../scripts/ensemble.py"
+
+
 rule score_product:
     message:
         "Per-cell skill of {wildcards.product} on every period"

@@ -10,13 +10,20 @@ localrules:
     gapfill_product,
 
 
+def bcnn_settings(predictor_set):
+    """The gapfill keys a BCNN fit uses, with the predictor set's own overrides (gapfill.overrides) on top."""
+    keys = config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
+                       "domain", "resolution", "ice_classes", "bf16", "target_scaling", "noise",
+                       "latitude_weighting", "lr_schedule")
+    return keys | config["gapfill"]["overrides"].get(predictor_set, {})
+
+
 rule bcnn:
     message:
         "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"
     input:
         cube=CUBE,
         classes=KOPPEN_CLASSES,
-        truth=DEMO_FILES["truth"] if DEMO else [],
         code=script_imports("bcnn.py"),
     output:
         product="results/gapfill/{experiment}/{predictors}/bcnn.nc",
@@ -24,8 +31,7 @@ rule bcnn:
         summary="results/gapfill/{experiment}/{predictors}/summary.csv",
         weights="results/gapfill/{experiment}/{predictors}/weights.safetensors",
     params:
-        settings=config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
-                             "domain", "resolution", "ice_classes", "bf16", "target_scaling"),
+        settings=lambda wc: bcnn_settings(wc.predictors),
         predictors=lambda wc: config["gapfill"]["predictor_sets"][wc.predictors],
         seed=config["seed"],
     log:

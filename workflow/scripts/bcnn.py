@@ -23,14 +23,10 @@ def main(snakemake):
         cube = cube.load()
     with xr.open_dataset(snakemake.input.classes) as classes:
         ice = np.isin(classes["kg_class"].values, settings.ice_classes)
-    truth = None
-    if snakemake.input.truth:
-        with xr.open_dataset(snakemake.input.truth) as ds:
-            truth = ds["twsa"].load()
     run = run_bcnn(cube, ice, params.predictors, exp, pset, settings, seed=params.seed,
                    device=snakemake.resources.device,
                    particle_group=snakemake.resources.particle_group or None,
-                   checkpoint=bool(snakemake.resources.checkpoint), truth=truth, log=log)
+                   checkpoint=bool(snakemake.resources.checkpoint), log=log)
     write_netcdf(run.product, snakemake.output.product, config)
     write_netcdf(run.scores.assign_attrs(title=f"BCNN test-month scores ({exp}, {pset})"), snakemake.output.scores,
                  config)

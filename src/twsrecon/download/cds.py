@@ -16,6 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..data.derived import ERA5_NEEDS, ERA5_OPTIONAL
+from ..regions.classes import predictors_of
 from .credentials import cds_credentials
 from .http import fetch
 
@@ -45,21 +47,20 @@ STEP_TYPES = {"t2m": "avgua", "d2m": "avgua", "sd": "avgua", "src": "avgua",
               "tp": "avgad", "ssr": "avgad", "e": "avgad", "ro": "avgad"}
 STEP_FILES = {"avgua": "data_stream-moda_stepType-avgua.nc", "avgad": "data_stream-moda_stepType-avgad.nc"}
 BASE_VARIABLES = ("tp", "t2m", "d2m", "sd", "ssr")
-# What the optional BCNN predictors need from ERA5 (see gapfill.inputs.predictor_field and data.io.era5.read_era5).
-DERIVED_NEEDS = {"cwsc": ("e", "ro"), "model_twsa": ("swvl1", "swvl2", "swvl3", "swvl4", "src")}
 NATIVE_RESOLUTION = {"era5-land": 0.1, "era5": 0.25}
 
 
 def era5_variables(config: dict) -> list[str]:
     """ERA5 short names the config needs: the five GR*Ai*CE forcings, plus e/ro when a BCNN predictor
-    set uses cwsc and swvl1-4/src when one uses model_twsa."""
+    set or a model type uses cwsc and swvl1-4/src when one uses model_twsa."""
     out = list(BASE_VARIABLES)
     gapfill = config.get("gapfill", {})
+    used = set(predictors_of(config.get("models", {}).get("types", ())))
     if gapfill.get("enabled", True):
-        used = {p for preds in gapfill.get("predictor_sets", {}).values() for p in preds}
-        for name, needs in DERIVED_NEEDS.items():
-            if name in used:
-                out += [v for v in needs if v not in out]
+        used |= {p for preds in gapfill.get("predictor_sets", {}).values() for p in preds}
+    for name, needs in ERA5_NEEDS.items():
+        if name in used:
+            out += [v for v in (*needs, *ERA5_OPTIONAL.get(name, ())) if v not in out]
     out += [v for v in config["inputs"]["era5"].get("extra_variables", []) if v not in out]
     return out
 

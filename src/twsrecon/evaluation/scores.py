@@ -35,7 +35,8 @@ PERIOD_LONG = {
 }
 BASELINES = ("climatology", "trend_season")
 BCNN_DESIGN = ("BCNN evaluation fit: trained on " + ", ".join("...".join(p) for p in EVALUATION["train"])
-               + "; tested on " + ", ".join("...".join(p) for p in EVALUATION["test"]) + " (observed months)")
+               + "; validated and tested on " + ", ".join("...".join(p) for p in EVALUATION["test"])
+               + " (observed months; validation: the stored split's validation months there)")
 
 
 def split_design(attrs) -> str:
@@ -60,12 +61,16 @@ def holdout_mask(split: xr.DataArray, spans) -> xr.DataArray:
     return (split == TEST) & xr.DataArray(block, dims="time", coords={"time": split["time"]})
 
 
-def bcnn_split(time: pd.DatetimeIndex, grace: xr.DataArray) -> xr.DataArray:
-    """The BCNN evaluation fit's design as split flags: training and test periods of observed months."""
+def bcnn_split(time: pd.DatetimeIndex, grace: xr.DataArray, stored: xr.DataArray | None = None) -> xr.DataArray:
+    """The BCNN evaluation fit's design as split flags: training and test periods of observed months. With the
+    `stored` per-cell split (on `time`), its validation months inside the test period are the BCNN's
+    validation months (the fit never trained on them; options are compared there), the rest its test months."""
     flags = np.zeros(len(time), np.int8)
     flags[in_periods(time, EVALUATION["train"])] = TRAIN
     flags[in_periods(time, EVALUATION["test"]) & (flags == 0)] = TEST
     f = xr.DataArray(flags, dims="time", coords={"time": time})
+    if stored is not None:
+        f = xr.where((f == TEST) & (stored == VAL), VAL, f)
     return f.where(grace.notnull(), 0).astype(np.int8)
 
 
@@ -136,10 +141,11 @@ def _field(path, name) -> xr.DataArray:
 
 
 def score_product(kind: str, product: str, *, cube, truth=None, split=None, reconstruction=None, evaluation=None,
-                  production=None, external=None, gap_product=None, holdout=None, log=None) -> xr.Dataset:
+                  production=None, external=None, gap_product=None, ensemble=None, holdout=None,
+                  log=None) -> xr.Dataset:
     """The score file of one product (paths in, the dataset out): its simulations, references, masks per period.
 
-    `kind` is reconstruction, baseline, external or bcnn; each scores against GRACE on the stored split (the BCNN
+    `kind` is reconstruction, ensemble, baseline, external or bcnn; each scores against GRACE on the stored split (the BCNN
     on its own evaluation design), against the demo truth where there is one (`truth`), and a reconstruction
     against the BCNN gap fill too (`gap_product`). `holdout`: the split.holdout spans, scored as one more period.
     """
@@ -157,11 +163,17 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
     if kind == "reconstruction":
         sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(reconstruction, "twsa"))
         description = f"GR*Ai*CE {product} reconstruction"
+    elif kind == "ensemble":
+        sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(ensemble, "twsa"))
+        description = ("skill-weighted ensemble of the reconstructions and BCNN gap fills (weights from validation "
+                       "months; its validation scores are in-sample)")
     elif kind == "bcnn":
         sims = {}
         if evaluation:
             fit = _field(evaluation, "twsa_bcnn")
-            flags = bcnn_split(pd.DatetimeIndex(fit["time"].values), on_time(grace, fit["time"].values))
+            fit_time = pd.DatetimeIndex(fit["time"].values)
+            stored = split_on(_read(split, "split")["split"], fit_time) if split else None
+            flags = bcnn_split(fit_time, on_time(grace, fit["time"].values), stored)
             flags = on_time(flags, time, fill=0).astype("int8")
             sims.update(dict.fromkeys(GRACE_PERIODS, fit))
             design = BCNN_DESIGN

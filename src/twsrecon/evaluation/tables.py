@@ -9,6 +9,7 @@ import xarray as xr
 
 from ..regions.classes import MODEL_TYPES, REGIONS
 from .aridity import CLASSES, class_names
+from .ensemble import ENSEMBLE
 from .scores import BASELINES, GRACE_PERIODS, METRICS, PERIOD_LONG, TRUTH_PERIODS
 
 # --- aggregation ------------------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ def comparison_pairs(products) -> list[tuple[str, str, str]]:
     for suffix in ("", "noSIF"):
         if f"LSTM{suffix}" in p and f"BiLSTM{suffix}" in p:
             pairs.append(("LSTM vs BiLSTM", f"LSTM{suffix}", f"BiLSTM{suffix}"))
-    models = [m for m in p if m in MODEL_TYPES]
+    models = [m for m in p if m in MODEL_TYPES or m == ENSEMBLE]
     bcnns = [b for b in p if b.startswith("BCNN_")]
     for m in models + bcnns:
         for b in BASELINES:

@@ -137,8 +137,9 @@ class ParticleCBAMNet(nn.Module):
     and result as a grouped conv on the input repeated N_s times, without storing that copy.
 
     `log_beta` (N_s,) is each particle's log noise precision: part of the particle (SVGD moves it with
-    the weights) though forward does not use it. Initialised to `log_beta_init` (0: noise variance 1,
-    the spread of standardised targets, an uninformed start).
+    the weights) though forward does not use it. With `noise_shape` (H, W) it is one per pixel, (N_s, H, W):
+    a desert and a rainforest then get intervals of their own width. Initialised to `log_beta_init`
+    (0: noise variance 1, the spread of standardised targets, an uninformed start).
 
     Memory options (results equal within float tolerance): `group_size` evaluates the particles in
     groups one after the other (`groups`, `forward_group`; `SVGDTrainer.step` runs forward and backward
@@ -150,7 +151,7 @@ class ParticleCBAMNet(nn.Module):
 
     def __init__(self, n_particles: int, n_in: int, n_features: int = 48, reduction: int = 8,
                  seed: int = 0, log_beta_init: float = 0.0, group_size: int | None = None,
-                 checkpoint: bool = False):
+                 checkpoint: bool = False, noise_shape: tuple[int, int] | None = None):
         super().__init__()
         if min(n_particles, n_in, n_features, reduction) < 1:
             raise ValueError("n_particles, n_in, n_features and reduction must be positive")
@@ -159,6 +160,7 @@ class ParticleCBAMNet(nn.Module):
         n, f = n_particles, n_features
         self.n_particles, self.n_in, self.n_features, self.reduction = n, n_in, f, reduction
         self.log_beta_init = log_beta_init
+        self.noise_shape = tuple(noise_shape) if noise_shape else ()
         self.group_size = n if group_size is None else min(int(group_size), n)
         self.checkpoint = checkpoint
         self.stem = nn.Sequential(nn.Conv2d(n_in, n * f, 3, stride=2, padding=1), nn.BatchNorm2d(n * f), nn.Mish())
@@ -168,7 +170,7 @@ class ParticleCBAMNet(nn.Module):
         self.fuse = nn.ModuleList(ConvBNMish(n, 2 * f, f, 1) for _ in range(2))
         self.dec = nn.ModuleList(CBAMBlock(n, f, reduction) for _ in range(2))
         self.head = _conv(n, f, 1, 1)
-        self.log_beta = nn.Parameter(torch.zeros(n))
+        self.log_beta = nn.Parameter(torch.zeros(n, *self.noise_shape))
         self._templates: dict[int, ParticleCBAMNet] = {}  # a plain dict: not registered as submodules
         self.initialise(seed)
 
@@ -212,7 +214,8 @@ class ParticleCBAMNet(nn.Module):
 
     def _template(self, size: int) -> "ParticleCBAMNet":
         if size not in self._templates:
-            self._templates[size] = ParticleCBAMNet(size, self.n_in, self.n_features, self.reduction)
+            self._templates[size] = ParticleCBAMNet(size, self.n_in, self.n_features, self.reduction,
+                                                    noise_shape=self.noise_shape or None)
         t = self._templates[size]
         t.checkpoint = self.checkpoint
         t.train(self.training)

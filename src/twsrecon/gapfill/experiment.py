@@ -10,14 +10,24 @@ import xarray as xr
 
 from ..logs import Progress
 from .inputs import BcnnGrid, GapfillData, bcnn_grid, prepare_gapfill
-from .products import product, score_test_months, truth_summary
+from .products import product, score_test_months
+
+
+def latitude_weights(lat: np.ndarray, n_lon: int) -> np.ndarray:
+    """(H, W) cos(latitude), the cells' relative area, with mean 1: a polar cell counts as little as its area."""
+    w = np.cos(np.deg2rad(np.asarray(lat, np.float64)))
+    return np.repeat((w / w.mean())[:, None], n_lon, axis=1)
 
 
 def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int, learning_rate: float,
              batch_size: int, seed: int, device: str = "cpu", log=None, particle_group: int | None = None,
-             checkpoint: bool = False, bf16: bool = False):
+             checkpoint: bool = False, bf16: bool = False, noise: str = "particle",
+             pixel_weights: np.ndarray | None = None, lr_schedule: str = "none"):
     """Train the particle network by SVGD on the training months; predict every month of the era.
 
+    `noise`: one noise precision per particle, or per particle and pixel; `pixel_weights` (H, W): each
+    pixel's weight in the likelihood (cos latitude); `lr_schedule` "plateau": the learning rate halves after
+    5 epochs without a lower training loss (torch's ReduceLROnPlateau, as the published code).
     `particle_group` particles run forward and backward at a time (memory; same result);
     `checkpoint` and `bf16` (activation checkpointing, bf16 autocast) are CUDA options.
     Returns (mean, std) in cm with the trend added back, and the trainer (for its weights).
@@ -37,9 +47,16 @@ def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int,
     loss_mask = data.loss_mask
     mask = torch.tensor(loss_mask, device=dev)
     train_months = np.flatnonzero(data.train & loss_mask.any((1, 2)))
+    if noise not in ("particle", "pixel"):
+        raise ValueError(f"unknown gapfill.noise {noise!r}: particle or pixel")
+    if lr_schedule not in ("none", "plateau"):
+        raise ValueError(f"unknown gapfill.lr_schedule {lr_schedule!r}: none or plateau")
     net = ParticleCBAMNet(particles, data.x.shape[1], n_features, seed=seed, group_size=particle_group,
-                          checkpoint=checkpoint).to(dev)
-    trainer = SVGDTrainer(net, n_train=len(train_months), lr=learning_rate, bf16=bf16)
+                          checkpoint=checkpoint, noise_shape=data.land.shape if noise == "pixel" else None).to(dev)
+    weights = None if pixel_weights is None else torch.tensor(pixel_weights, dtype=torch.float32, device=dev)
+    trainer = SVGDTrainer(net, n_train=len(train_months), lr=learning_rate, bf16=bf16, pixel_weights=weights)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(trainer.optimizer, factor=0.5, patience=5) \
+        if lr_schedule == "plateau" else None
     rng = np.random.default_rng(seed)
     progress = Progress(log, "BCNN", epochs) if log is not None else None
     for epoch in range(epochs):
@@ -47,9 +64,12 @@ def fit_bcnn(data: GapfillData, *, particles: int, n_features: int, epochs: int,
         stats = [trainer.step(x[idx], y[idx], mask[idx])
                  for idx in (torch.as_tensor(order[b:b + batch_size], device=dev)
                              for b in range(0, len(order), batch_size))]
+        loss = float(np.mean([s["mse"] for s in stats]))
+        if scheduler is not None:
+            scheduler.step(loss)
         if progress is not None:
-            progress.update(epoch, extra=f"masked MSE {np.mean([s['mse'] for s in stats]):.4f}, "
-                                         f"mean beta {stats[-1]['beta']:.3g}")
+            progress.update(epoch, extra=f"masked MSE {loss:.4f}, mean beta {stats[-1]['beta']:.3g}, "
+                                         f"lr {trainer.optimizer.param_groups[0]['lr']:.3g}")
     # Running BatchNorm statistics lag behind the weights SVGD keeps moving: recompute them once.
     trainer.refresh_batchnorm([x[torch.as_tensor(train_months[b:b + batch_size], device=dev)]
                                for b in range(0, len(train_months), batch_size)])
@@ -89,6 +109,9 @@ class BCNNSettings:
     ice_classes: list
     bf16: bool
     target_scaling: str
+    noise: str
+    latitude_weighting: bool
+    lr_schedule: str
 
     @classmethod
     def from_params(cls, params: dict) -> "BCNNSettings":
@@ -108,9 +131,9 @@ class BCNNRun:
 
 def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experiment: str, predictor_set: str,
              settings: BCNNSettings, *, seed: int, device: str = "cpu", particle_group: int | None = None,
-             checkpoint: bool = False, truth: xr.DataArray | None = None, log=None) -> BCNNRun:
+             checkpoint: bool = False, log=None) -> BCNNRun:
     """One BCNN experiment on a loaded cube: fit on the BCNN grid (`settings.resolution`, `settings.domain`),
-    predict on the analysis grid, score the test months and, with a `truth`, compare with it.
+    predict on the analysis grid and score the test months against GRACE (a truth is for the scoring rules only).
 
     `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
     checked (and logged) once the data are ready.
@@ -119,7 +142,8 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
 
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
     grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
-    fit_data = prepare_gapfill(grid.coarsen(cube), predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
+    coarse = grid.coarsen(cube)
+    fit_data = prepare_gapfill(coarse, predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
                                target_scaling=settings.target_scaling)
     if log is not None:
         log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
@@ -131,7 +155,10 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     mean, std, trainer = fit_bcnn(fit_data, particles=settings.particles, n_features=settings.n_features,
                                   epochs=settings.epochs, learning_rate=settings.learning_rate,
                                   batch_size=settings.batch_size, seed=seed, device=device, log=log,
-                                  particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16)
+                                  particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16,
+                                  noise=settings.noise, lr_schedule=settings.lr_schedule,
+                                  pixel_weights=latitude_weights(coarse["lat"].values, coarse.sizes["lon"])
+                                  if settings.latitude_weighting else None)
     data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
         prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False,
                         target_scaling=settings.target_scaling)
@@ -139,9 +166,6 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     scores = score_test_months(data, mean, std, coords)
     rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
             for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
-    if truth is not None:
-        true = truth.sel(time=data.time).values.astype(float)
-        rows |= truth_summary(data, mean, true, f"{experiment}/{predictor_set}", log)
     weights = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
     return BCNNRun(product(data, mean, std, coords, experiment, predictor_set), scores, rows, weights,
                    fit_data.channels)

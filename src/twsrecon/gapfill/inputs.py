@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..data.derived import predictor_field
 from ..data.grid import Grid, Regridder
 from ..evaluation.baselines import decimal_years, linear_trend, trend_values
 from ..periods import EVALUATION, in_periods
@@ -75,32 +76,6 @@ class GapfillData:
     def loss_mask(self) -> np.ndarray:
         """The cells the likelihood sees: observed land, ice sheets left out."""
         return self.mask if self.ice is None else self.mask & ~self.ice[None]
-
-
-DERIVED = {
-    "cwsc": ("pcp", "et", "runoff"),
-    "model_twsa": ("storage",),
-}
-
-
-def predictor_field(cube: xr.Dataset, name: str) -> np.ndarray:
-    """A cube variable, or a derived one: CWSC_t = sum up to t of (P - ET - R) in m, and the model TWSA
-    (storage minus its 2004-2009 mean, cm) of the land model behind the forcings."""
-    needs = DERIVED.get(name, (name,))
-    missing = [v for v in needs if v not in cube]
-    if missing:
-        raise ValueError(f"BCNN predictor '{name}' needs {', '.join(missing)} in the cube: supply the ERA5 "
-                         "evaporation (e) and runoff (ro) fields for cwsc, soil water swvl1-4 for model_twsa")
-    if name == "cwsc":
-        flux = cube["pcp"].values - cube["et"].values - cube["runoff"].values
-        return np.cumsum(flux.astype(np.float64), axis=0)
-    if name == "model_twsa":
-        storage = cube["storage"].values.astype(np.float64)
-        time = pd.DatetimeIndex(cube["time"].values)
-        base = (time >= "2004-01-01") & (time <= "2009-12-01")
-        ref = np.nanmean(storage[base], axis=0) if base.any() else np.nanmean(storage, axis=0)
-        return 100.0 * (storage - ref[None])
-    return cube[name].values.astype(np.float64)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..evaluation.baselines import decimal_years, linear_trend, trend_plus_season, trend_values
+from ..evaluation.baselines import decimal_years, linear_trend, trend_values
 from ..evaluation.metrics import nrmse, nse, pearson_r
 from ..periods import GAP, in_periods
 from .inputs import GapfillData
@@ -82,34 +82,3 @@ def product(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray, grid_coo
     ds.attrs.update(title=f"BCNN gap filling of GRACE/GRACE-FO TWSA ({experiment} fit, predictors {predictors})",
                     references="Mo et al. (2022), J. Hydrol. 604:127244")
     return ds
-
-
-def nse_against_truth(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, months: np.ndarray):
-    """Per-cell NSE of the BCNN and of the GRACE trend + seasonal cycle baseline against a true TWSA
-    (the demo world's) over the given months."""
-    baseline = trend_plus_season(data.observed, data.time, data.train)
-    land = (data.land if data.ice is None else data.land & ~data.ice)[None] & months[:, None, None]
-    t = np.where(land, truth, np.nan)
-    return (nse(_cells_last(np.where(land, mean_cm, np.nan)), _cells_last(t)),
-            nse(_cells_last(np.where(land, baseline, np.nan)), _cells_last(t)))
-
-
-def truth_summary(data: GapfillData, mean_cm: np.ndarray, truth: np.ndarray, label: str = "", log=None) -> dict:
-    """The BCNN against a true TWSA (the demo world's) over the gap and over every unobserved month, next to the
-    GRACE trend + seasonal cycle: median NSE of both and the share of cells where the BCNN is better."""
-    rows = {}
-    unobserved = ~data.mask.any((1, 2))  # the mission gap and every single missing month
-    gap = in_periods(data.time, [GAP])
-    for name, months in (("gap", gap), ("missing", unobserved)):
-        bcnn_nse, base_nse = nse_against_truth(data, mean_cm, truth, months)
-        both = np.isfinite(bcnn_nse) & np.isfinite(base_nse)
-        share = float((bcnn_nse[both] > base_nse[both]).mean()) if both.any() else np.nan
-        rows[f"truth_{name}_median_nse_bcnn"] = float(np.nanmedian(bcnn_nse))
-        rows[f"truth_{name}_median_nse_trend_season"] = float(np.nanmedian(base_nse))
-        rows[f"truth_{name}_share_cells_bcnn_better"] = share
-        if log is not None:
-            log.info("%s months vs the demo truth: median NSE BCNN %.3f, trend+season %.3f; BCNN better in %.0f%% "
-                     "of cells", name, np.nanmedian(bcnn_nse), np.nanmedian(base_nse), 100 * share)
-        # the one line of the demo's benchmark a user sees on the console
-        print(f"{label}: BCNN beats GRACE trend+season (NSE vs truth, {name} months) in {100 * share:.0f}% of cells")
-    return rows

@@ -46,11 +46,13 @@ class SVGDTrainer:
     """
 
     def __init__(self, net: ParticleCBAMNet, n_train: int, lr: float = 0.0025, priors: Priors = Priors(),
-                 bandwidth: float | None = None, bf16: bool = False):
+                 bandwidth: float | None = None, bf16: bool = False, pixel_weights: torch.Tensor | None = None):
         if n_train < 1:
             raise ValueError(f"n_train must be positive, got {n_train}")
         self.net, self.n_train, self.priors, self.bandwidth = net, n_train, priors, bandwidth
         self.bf16 = bf16
+        # (H, W) weight of each pixel in the likelihood, e.g. cos(latitude) (its area) normalised to mean 1
+        self.pixel_weights = pixel_weights
         self.params = list(net.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=lr)
 
@@ -68,20 +70,29 @@ class SVGDTrainer:
 
     def log_likelihood(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
                        log_beta: torch.Tensor) -> torch.Tensor:
-        """(n_train / B) Σ_{observed} [½ log β_i − ½ log 2π − ½ β_i r²] per particle of `pred` (B, n, H, W),
-        r = prediction − target; cells where `mask` is False count nowhere, whatever y holds there."""
+        """(n_train / B) Σ_{observed} w [½ log β_i − ½ log 2π − ½ β_i r²] per particle of `pred` (B, n, H, W),
+        r = prediction − target, w the pixel's weight (1 without `pixel_weights`), β_i one per particle or
+        one per pixel; cells where `mask` is False count nowhere, whatever y holds there."""
         pred = pred.float()
         resid = torch.where(mask.unsqueeze(1), pred - torch.where(mask, y, 0.0).unsqueeze(1), 0.0)
-        sq = resid.square().sum((0, 2, 3))
-        scale = self.n_train / pred.shape[0]
-        return scale * (0.5 * mask.sum() * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq)
+        sq = resid.square().sum(0)  # (n, H, W)
+        count = mask.sum(0).to(sq.dtype)  # (H, W)
+        if self.pixel_weights is not None:
+            sq, count = sq * self.pixel_weights, count * self.pixel_weights
+        if log_beta.dim() == 1:  # one β per particle
+            sq, count = sq.sum((1, 2)), count.sum()
+            terms = 0.5 * count * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq
+        else:
+            terms = (0.5 * count * (log_beta - math.log(2 * math.pi)) - 0.5 * torch.exp(log_beta) * sq).sum((1, 2))
+        return self.n_train / pred.shape[0] * terms
 
     def log_priors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-particle log priors (N_s,) of the weights (Student-t) and of log β (Gamma on β)."""
         n, pri = self.net.n_particles, self.priors
         prior_w = sum(log_student_t_prior(p, pri.a_w, pri.b_w).reshape(n, -1).sum(1)
                       for name, p in self.net.named_parameters() if name != "log_beta")
-        return prior_w, log_gamma_prior_log_beta(self.net.log_beta, pri.a_beta, pri.b_beta)
+        prior_beta = log_gamma_prior_log_beta(self.net.log_beta, pri.a_beta, pri.b_beta).reshape(n, -1).sum(1)
+        return prior_w, prior_beta
 
     def log_posterior(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-particle terms (N_s,) of the log posterior on a minibatch, and the predictions
@@ -157,5 +168,5 @@ class SVGDTrainer:
         self.net.eval()
         with self._autocast(x):
             pred = self.net(x).float()
-        noise = torch.exp(-self.net.log_beta).mean()
+        noise = torch.exp(-self.net.log_beta).mean(0)  # a scalar, or (H, W) with one β per pixel
         return pred.mean(1), pred.var(1, correction=0) + noise

@@ -11,23 +11,32 @@ import xarray as xr
 
 from ..device import resolve_device
 from ..periods import SPLIT_ATTRS, TRAIN, VAL
-from ..regions.classes import PREDICTORS, uses_sif
+from ..regions.classes import MODEL_PREDICTORS, uses_sif, uses_water_balance
 from .features import RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
 from .merge import pcc_table
-from .models import BatchedRegressor
+from .models import BatchedRegressor, select_models
 from .training import TrainSettings, predict, train
 
 log = logging.getLogger(__name__)
 
 
 def features_of(model_type: str) -> tuple[str, ...]:
-    return PREDICTORS if uses_sif(model_type) else tuple(p for p in PREDICTORS if p != "sif")
+    return MODEL_PREDICTORS[model_type]
 
 
 def region_cells_for(ds: xr.Dataset, model_type: str) -> xr.Dataset:
-    """The cells a model type can use: SIF models leave out cells without SIF."""
-    return ds.isel(cell=np.flatnonzero(ds["has_sif"].values == 1)) if uses_sif(model_type) else ds
+    """The cells a model type can use: SIF models leave out cells without SIF, the wb types cells without the
+    water-balance predictors."""
+    keep = np.ones(ds.sizes["cell"], bool)
+    if uses_sif(model_type):
+        keep &= ds["has_sif"].values == 1
+    if uses_water_balance(model_type):
+        if "has_water_balance" not in ds:
+            raise ValueError(f"model type {model_type} needs cwsc and model_twsa, which this region dataset lacks: "
+                             "the cube needs ERA5 e, ro and swvl1-4 (config/README.md, models.types)")
+        keep &= ds["has_water_balance"].values == 1
+    return ds if keep.all() else ds.isel(cell=np.flatnonzero(keep))
 
 
 def chunk_cells(n_cells: int, n_chunks: int, chunk: int) -> np.ndarray:
@@ -83,21 +92,43 @@ def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, flags: np.nda
     return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags, usable, offset, x_scaler, y_scaler)
 
 
+# How a cell's fits make its prediction (models.combine_fits): the best fit by validation loss, the mean of
+# all fits, or per cell whichever of the two has the lower validation MSE.
+COMBINE_FITS = ("best", "mean", "validation")
+
+
 @dataclass
 class FitResult:
     prediction: np.ndarray  # (C, T) cm
     flags: np.ndarray  # (C, T)
-    val_loss: np.ndarray  # (C,) best fit's validation MSE (scaled)
+    val_loss: np.ndarray  # (C,) validation MSE (scaled) of the prediction kept
     best_fit: np.ndarray  # (C,)
     best_epoch: np.ndarray  # (C,)
-    weights: dict  # best fit per cell, model axis = cell
+    weights: dict  # every fit, model axis = cell x fit (fit fastest)
     prepared: Prepared
+    mean_of_fits: np.ndarray  # (C,) bool: the prediction is the mean of the fits, not the best one
+    fits: int = 1
+
+    def weights_of(self, cells) -> dict:
+        """The fits of some cells (indices into this result's cells)."""
+        rows = (np.asarray(cells, np.int64)[:, None] * self.fits + np.arange(self.fits)[None]).ravel()
+        return select_models(self.weights, rows)
+
+
+def masked_mse(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-row mean squared error over the samples where `mask` (NaN for a row without any)."""
+    err = np.where(mask, (pred - y) ** 2, 0.0)
+    n = mask.sum(-1)
+    return np.where(n > 0, err.sum(-1) / np.maximum(n, 1), np.nan)
 
 
 def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
               settings: TrainSettings, include_current: bool = False, learning_rate=None,
-              device: str = "cpu") -> FitResult:
-    """Train `fits` fresh models per cell, all cells and fits at once, and keep each cell's best by validation loss."""
+              device: str = "cpu", combine: str = "best") -> FitResult:
+    """Train `fits` fresh models per cell, all cells and fits at once; predict with each cell's best fit by
+    validation loss or the mean of its fits (`combine`, see COMBINE_FITS; only validation months decide)."""
+    if combine not in COMBINE_FITS:
+        raise ValueError(f"unknown models.combine_fits {combine!r}: one of {', '.join(COMBINE_FITS)}")
     prep = prepare(predictors, twsa, hp.window, flags, include_current)
     n_cells = len(cells)
     x = torch.tensor(prep.x, device=device)
@@ -111,14 +142,19 @@ def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: s
     res = train(model, x, y, cell_of_model, train_mask, val_mask, lr, seeds, settings)
     loss = res.best_val_loss.reshape(n_cells, fits)
     best_fit = np.argmin(np.where(np.isfinite(loss), loss, np.inf), axis=1)
-    chosen = np.arange(n_cells) * fits + best_fit
-    weights = model.select(chosen)
-    best = BatchedRegressor.from_hyperparameters(n_cells, predictors.shape[-1], hp, model_type).to(device)
-    best.load_selected(weights)
-    scaled = predict(best, x, np.arange(n_cells))
+    every = predict(model, x, cell_of_model).reshape(n_cells, fits, -1)  # scaled, every fit
+    cell = np.arange(n_cells)
+    best_scaled, mean_scaled = every[cell, best_fit], every.mean(1)
+    best_loss = loss[cell, best_fit]
+    mean_loss = masked_mse(mean_scaled, prep.y, prep.mask(VAL) & np.isfinite(mean_scaled))
+    use_mean = np.full(n_cells, combine == "mean")
+    if combine == "validation":
+        use_mean = np.nan_to_num(mean_loss, nan=np.inf) < np.nan_to_num(best_loss, nan=np.inf)
+    scaled = np.where(use_mean[:, None], mean_scaled, best_scaled)
     prediction = prep.y_scaler.inverse(scaled) + prep.offset[:, None]
-    return FitResult(prediction, prep.flags, loss[np.arange(n_cells), best_fit], best_fit,
-                     res.best_epoch.reshape(n_cells, fits)[np.arange(n_cells), best_fit], weights, prep)
+    return FitResult(prediction, prep.flags, np.where(use_mean, mean_loss, best_loss), best_fit,
+                     res.best_epoch.reshape(n_cells, fits)[cell, best_fit], model.select(np.arange(n_cells * fits)),
+                     prep, use_mean, fits)
 
 
 @dataclass
@@ -161,8 +197,12 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
                          {"units": "cm", "long_name": "GRACE TWSA the model was fit to"}),
             "split": (("cell", "time"), res.flags, {"long_name": "split of each GRACE month, drawn once",
                                                     **SPLIT_ATTRS}),
-            "val_loss": ("cell", res.val_loss, {"long_name": "validation MSE of the kept fit (scaled units)"}),
-            "best_fit": ("cell", res.best_fit.astype(np.int16), {"long_name": "index of the kept fit"}),
+            "val_loss": ("cell", res.val_loss, {"long_name": "validation MSE of the kept prediction (scaled units)"}),
+            "best_fit": ("cell", res.best_fit.astype(np.int16), {"long_name": "index of the fit with the lowest "
+                                                                               "validation loss"}),
+            "mean_of_fits": ("cell", res.mean_of_fits.astype(np.int8), {
+                "long_name": "prediction is the mean of the cell's fits (else its best fit; models.combine_fits)",
+                "flag_values": [0, 1], "flag_meanings": "best_fit mean_of_fits"}),
             "best_epoch": ("cell", res.best_epoch.astype(np.int32), {"long_name": "epoch whose weights were kept"}),
             "learning_rate": ("cell", np.full(len(ds["cell"]), learning_rate), {"long_name": "learning rate used"}),
             "offset": ("cell", res.prepared.offset, {"units": "cm", "long_name": "TWSA of the first GRACE month"}),
@@ -188,7 +228,7 @@ def train_chunk(cells_of: RegionArrays, chunk: int, n_chunks: int, hyperparamete
                 ) -> tuple[xr.Dataset, dict]:
     """Step 5 for one chunk of a region's cells: `training["fits"]` fits per cell, all at once, each cell's best
     kept and every month predicted. `hyperparameters`: the region's (None where it is excluded). Returns the
-    per-cell dataset and the kept fits' weights (on the CPU); with no cell to train, the cells' and months'
+    per-cell dataset and every fit's weights (on the CPU; model axis cell x fit); with no cell to train, the cells' and months'
     coordinates only and no weights."""
     idx = chunk_cells(cells_of.ds.sizes["cell"], n_chunks, chunk)
     cells_of = cells_of.subset(idx)
@@ -202,7 +242,8 @@ def train_chunk(cells_of: RegionArrays, chunk: int, n_chunks: int, hyperparamete
              device, hp)
     res = fit_cells(cells_of.x, cells_of.y, cells_of.flags, ds["cell"].values, hp, model_type, fits=training["fits"],
                     seed=training["seed"], settings=TrainSettings.from_params(training),
-                    include_current=training["include_current_month"], device=str(device))
+                    include_current=training["include_current_month"], device=str(device),
+                    combine=training["combine_fits"])
     out = chunk_dataset(ds, res, cells_of.y, model_type, hp.learning_rate)
     log.info("median PCC train+validation %.3f, test %.3f", float(out["pcc_train_validation"].median()),
              float(out["pcc_test"].median()))

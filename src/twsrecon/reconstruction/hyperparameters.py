@@ -19,7 +19,7 @@ import optuna
 import sqlalchemy.exc
 
 from ..errors import InputError
-from ..regions.classes import MODEL_TYPES, class_of
+from ..regions.classes import PUBLISHED_MODEL_TYPES, class_of
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,9 @@ class MissingStudyError(FileNotFoundError):
 
 
 def _check_model_type(model_type: str) -> None:
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"unknown model type {model_type!r}; known: {', '.join(MODEL_TYPES)}")
+    if model_type not in PUBLISHED_MODEL_TYPES:
+        raise ValueError(f"no published studies exist for model type {model_type!r}; the authors published "
+                         f"{', '.join(PUBLISHED_MODEL_TYPES)}")
 
 
 def published_study_path(directory: str | Path, region: str, model_type: str, lr: bool = False) -> Path:

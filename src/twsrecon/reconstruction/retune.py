@@ -13,9 +13,9 @@ import pandas as pd
 import xarray as xr
 
 from ..device import resolve_device
+from ..regions.classes import PUBLISHED_MODEL_TYPES
 from .fitting import chunk_dataset, fit_cells, region_arrays
 from .hyperparameters import Hyperparameters, read_published_lr
-from .models import select_models
 from .training import TrainSettings
 from .tuning import sample_cells, tune_learning_rate
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
                       tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0,
-                      lr_trials_at_once: int = 1):
+                      lr_trials_at_once: int = 1, combine: str = "best"):
     """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them
     (on `lr_cells` of them sampled as for tuning, all when 0: the pooled model of a large region's
     low-PCC cells would not fit a job),
@@ -61,7 +61,7 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
                                 include_current=include_current, device=device, trials_at_once=lr_trials_at_once)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
-                    include_current=include_current, learning_rate=lr, device=device)
+                    include_current=include_current, learning_rate=lr, device=device, combine=combine)
     sub = combined.isel(cell=np.flatnonzero(low))
     new = chunk_dataset(sub, res, yl, model_type, lr)
     improved = np.nan_to_num(new["pcc_train_validation"].values, nan=-2) > np.nan_to_num(old[low], nan=-2)
@@ -74,8 +74,7 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
     combined["retrained"].values[where] = 1
     table["retrained_pcc_train_validation"] = new["pcc_train_validation"].values
     table["kept"] = improved
-    weights = select_models(res.weights, np.flatnonzero(improved))
-    return combined, table, weights, lr
+    return combined, table, res.weights_of(np.flatnonzero(improved)), lr
 
 
 def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, model_type: str,
@@ -94,7 +93,7 @@ def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, mo
     hp = Hyperparameters.from_dict(hyperparameters)
     cells_of = region_arrays(region_path, split_path, model_type)
     published_lr = None
-    if settings["source"] == "published" and studies:
+    if settings["source"] == "published" and studies and model_type in PUBLISHED_MODEL_TYPES:
         with tempfile.TemporaryDirectory() as work:
             published_lr = read_published_lr(settings["published_dir"], region, model_type, work)
     return screen_and_retune(
@@ -104,4 +103,4 @@ def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, mo
         fits=training["fits"], settings=TrainSettings.from_params(training),
         tune_settings=TrainSettings.from_params(training, tuning=settings),
         include_current=training["include_current_month"], device=str(resolve_device(device_name, log)),
-        lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"])
+        lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"], combine=training["combine_fits"])

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from ..device import resolve_device
 from ..logs import Progress
 from ..periods import TRAIN, VAL
+from ..regions.classes import PUBLISHED_MODEL_TYPES
 from .fitting import prepare
 from .hyperparameters import Hyperparameters, MissingStudyError, read_published
 from .merge import PUBLISHED_SELECTION, TUNED_SELECTION
@@ -216,7 +217,10 @@ def choose_hyperparameters(cells_of, region: str, model_type: str, settings: dic
     """Steps 1-4 for one region and model type: the authors' published study where `settings["source"]` is
     "published", else (or, with `fallback_to_tune`, where that study is missing) an Optuna study on a sample
     of the region's cells `cells_of`. Returns the hyperparameters and how they were selected."""
-    if settings["source"] == "published":
+    if settings["source"] == "published" and model_type not in PUBLISHED_MODEL_TYPES:
+        log.info("%s has no published study (the authors published %s): tuned", model_type,
+                 ", ".join(PUBLISHED_MODEL_TYPES))
+    elif settings["source"] == "published":
         try:
             with tempfile.TemporaryDirectory() as work:
                 hp = read_published(settings["published_dir"], region, model_type, work)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..data.derived import ATTRS as DERIVED_ATTRS, can_derive, predictor_field
 from .classes import (BECK_CODES, CLASS_NAMES, CLASS_NOT_INCLUDED, CLASS_TOO_SMALL, EXCLUDED_CLASSES, METEO,
-                      MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, NOT_LAND, PREDICTORS, REGIONS, USABLE, class_of,
-                      related_classes)
+                      MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, NOT_LAND, PREDICTORS, REGIONS, USABLE, WATER_BALANCE,
+                      class_of, related_classes)
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +134,17 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
         log.info("region %s: %d cell(s) of the small class %s join it (regions.fallback)", region, k, code)
     rows = slice(int(ii.min()), int(ii.max()) + 1) if len(ii) else slice(0, 0)
     # Only the latitude band of the region's cells is read: a global cube stays on disk.
-    data = {v: cube[v].isel(lat=rows).values[:, ii - rows.start, jj] for v in (*PREDICTORS, "twsa")}
+    band = cube.isel(lat=rows)
+    data = {v: band[v].values[:, ii - rows.start, jj] for v in (*PREDICTORS, "twsa")}
+    attrs = {v: dict(cube[v].attrs) for v in data}
+    for v in WATER_BALANCE:  # for the wb model types, where the cube has the fields
+        if can_derive(band, v):
+            data[v], attrs[v] = predictor_field(band, v)[:, ii - rows.start, jj], DERIVED_ATTRS[v]
     lat = cube["lat"].values[ii]
     lon = cube["lon"].values[jj]
     cell_id = (ii * nlon + jj).astype(np.int64)
     ds = xr.Dataset(
-        {v: (("time", "cell"), data[v].astype(np.float32), dict(cube[v].attrs)) for v in (*PREDICTORS, "twsa")},
+        {v: (("time", "cell"), data[v].astype(np.float32), attrs[v]) for v in data},
         coords={
             "time": cube["time"],
             "cell": ("cell", cell_id, {"long_name": "cell id: row-major index on the analysis grid "
@@ -153,6 +159,11 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
     for c in ("lat", "lon"):
         ds[c].attrs.pop("bounds", None)
     has_sif = plan.has_sif[ii, jj]
+    if all(v in data for v in WATER_BALANCE):
+        has_wb = np.logical_and.reduce([np.isfinite(data[v]).all(axis=0) for v in WATER_BALANCE])
+        ds["has_water_balance"] = ("cell", has_wb.astype(np.int8), {
+            "long_name": "cell has cwsc and model_twsa in every month (usable by the wb model types)",
+            "flag_values": [0, 1], "flag_meanings": "no_water_balance has_water_balance"})
     ds["has_sif"] = ("cell", has_sif.astype(np.int8),
                      {"long_name": "cell has SIF in every month (usable by the SIF models)", "flag_values": [0, 1],
                       "flag_meanings": "no_sif has_sif"})

@@ -29,15 +29,34 @@ REGIONS = {name: cls for cls, name in CLASS_NAMES.items() if cls not in EXCLUDED
 
 PREDICTORS = ("pcp", "tmp", "snow", "rad", "rh", "sif")
 METEO = tuple(p for p in PREDICTORS if p != "sif")
+# Mo et al.'s derived water-balance predictors (data/derived.py), in a region dataset where the cube has
+# their fields; GR*Ai*CE never used them.
+WATER_BALANCE = ("cwsc", "model_twsa")
+
+# Every model type and its predictors; every list of model types is this one. First the authors' four, in
+# their order and exactly as published; then the water-balance types ("wb": the noSIF predictors plus CWSC
+# and the land model's storage), which have no published study and are always tuned.
+MODEL_PREDICTORS = {
+    "LSTM": PREDICTORS, "BiLSTM": PREDICTORS, "LSTMnoSIF": METEO, "BiLSTMnoSIF": METEO,
+    "LSTMwb": METEO + WATER_BALANCE, "BiLSTMwb": METEO + WATER_BALANCE,
+}
+MODEL_TYPES = tuple(MODEL_PREDICTORS)
+PUBLISHED_MODEL_TYPES = MODEL_TYPES[:4]
 
 
-# The authors' four model types, in their order; every list of model types is this one.
-MODEL_TYPES = ("LSTM", "BiLSTM", "LSTMnoSIF", "BiLSTMnoSIF")
+def predictors_of(model_types) -> tuple[str, ...]:
+    """The predictors a list of model types uses together, in the table's order."""
+    used = {p for m in model_types for p in MODEL_PREDICTORS[m]}
+    return tuple(p for p in (*PREDICTORS, *WATER_BALANCE) if p in used)
 
 
 def uses_sif(model_type: str) -> bool:
-    """The SIF models (LSTM, BiLSTM) use `sif`; the noSIF ones leave it out (and keep cells without SIF)."""
-    return not model_type.endswith("noSIF")
+    """The SIF models (LSTM, BiLSTM) use `sif`; the others leave it out (and keep cells without SIF)."""
+    return "sif" in MODEL_PREDICTORS[model_type]
+
+
+def uses_water_balance(model_type: str) -> bool:
+    return "cwsc" in MODEL_PREDICTORS[model_type]
 
 # Where the cells of a class with too few usable cells go (regions.fallback): the nearest climates, nearest
 # first. Same main group and precipitation type first (the adjacent summer/winter temperature, the warmer

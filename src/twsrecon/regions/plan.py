@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.derived import ERA5_NEEDS
 
 class PlanError(ValueError):
     """A setting the data cannot serve: the message names the config key and what the data lacks."""
@@ -19,9 +20,6 @@ class PlanError(ValueError):
 # Time-series figures when `evaluation.timeseries_regions` is left empty: the largest regions.
 N_TIMESERIES = 4
 
-# ERA5 variables behind each BCNN predictor the cube derives (see data.io.era5.read_era5,
-# gapfill.inputs.predictor_field).
-PREDICTOR_NEEDS = {"cwsc": ("e", "ro"), "model_twsa": ("swvl1", "swvl2", "swvl3", "swvl4")}
 
 
 def _summary(summary):
@@ -94,7 +92,7 @@ def check_predictor_sets(predictor_sets: dict, era5_files) -> None:
     problems = []
     for name, predictors in predictor_sets.items():
         for p in predictors:
-            lacking = [v for v in PREDICTOR_NEEDS.get(p, ()) if v not in found]
+            lacking = [v for v in ERA5_NEEDS.get(p, ()) if v not in found]
             if lacking:
                 problems.append(f"gapfill.predictor_sets.{name} uses {p}, which needs the ERA5 variable(s) "
                                 f"{', '.join(lacking)}")

@@ -1,0 +1,86 @@
+"""The ensemble's weights come from validation months only, and its mean and spread are the weighted mixture's."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from twsrecon.evaluation.ensemble import combine, ensemble, inverse_mse_weights
+from twsrecon.periods import TEST, TRAIN, VAL
+
+
+def test_weights_are_inverse_validation_mse_and_ignore_other_months():
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(40, 1, 2))
+    months = np.zeros(obs.shape, bool)
+    months[:20] = True
+    good = obs + 0.1 * rng.normal(size=obs.shape)
+    bad = obs + 0.3 * rng.normal(size=obs.shape)
+    bad[20:] = obs[20:]  # perfect on the months that do not count: no weight from them
+    w = inverse_mse_weights(np.stack([good, bad]), obs, months, min_months=6)
+    mse = [np.mean((m[:20] - obs[:20]) ** 2, axis=0) for m in (good, bad)]
+    expected = (1 / mse[0]) / (1 / mse[0] + 1 / mse[1])
+    np.testing.assert_allclose(w[0], expected)
+    np.testing.assert_allclose(w.sum(0), 1.0)
+    assert (w[0] > 0.8).all()
+
+
+def test_too_few_validation_months_weigh_members_equally():
+    obs = np.zeros((10, 1, 1))
+    months = np.zeros(obs.shape, bool)
+    months[:3] = True
+    members = np.stack([obs + 1.0, obs + 3.0])
+    np.testing.assert_allclose(inverse_mse_weights(members, obs, months, min_months=6)[:, 0, 0], [0.5, 0.5])
+
+
+def test_combine_renormalises_missing_members_and_adds_member_variance():
+    a = np.array([1.0, 1.0])[:, None, None]
+    b = np.array([3.0, np.nan])[:, None, None]
+    w = np.array([0.25, 0.75])[:, None, None]
+    mean, spread = combine(np.stack([a, b]), w, variances=np.stack([np.zeros_like(a), np.full_like(b, 4.0)]))
+    assert mean[0, 0, 0] == pytest.approx(0.25 * 1 + 0.75 * 3)
+    assert spread[0, 0, 0] == pytest.approx(np.sqrt(0.25 * 1.5**2 + 0.75 * 0.5**2 + 0.75 * 4.0))
+    assert mean[1, 0, 0] == pytest.approx(1.0) and spread[1, 0, 0] == pytest.approx(0.0)
+
+
+def _grid(values, time, name="twsa"):
+    lat, lon = np.array([10.5]), np.array([20.5, 21.5])
+    return xr.Dataset({name: (("time", "lat", "lon"), values)}, coords={"time": time, "lat": lat, "lon": lon})
+
+
+def test_ensemble_uses_the_bcnn_only_where_grace_is_missing(tmp_path):
+    """Months with GRACE take the reconstructions alone; in the months without, the BCNN fits join, weighted on
+    the validation months of the BCNN evaluation fit's test period, and the gap fill's own std widens the spread."""
+    time = pd.date_range("2010-01-01", "2021-12-01", freq="MS")
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(len(time), 1, 2))
+    grace = truth.copy()
+    gap = (time >= "2017-07-01") & (time <= "2018-05-01")
+    grace[gap] = np.nan
+    cube = _grid(grace, time)
+    cube["lat_bnds"] = (("lat", "bnds"), [[10.0, 11.0]])
+    cube["lon_bnds"] = (("lon", "bnds"), [[20.0, 21.0], [21.0, 22.0]])
+    cube["crs"] = xr.DataArray(0, attrs={"grid_mapping_name": "latitude_longitude"})
+    cube.to_netcdf(tmp_path / "cube.nc")
+    flags = np.where(np.arange(len(time)) % 3 == 0, VAL, np.where(np.arange(len(time)) % 3 == 1, TRAIN, TEST))
+    flags = np.where(np.isfinite(grace), flags[:, None, None], 0).astype(np.int8)
+    _grid(flags, time, "split").rename(time="grace_time").to_netcdf(tmp_path / "split.nc")
+    _grid(truth + 0.5 * rng.normal(size=truth.shape), time).to_netcdf(tmp_path / "a.nc")
+    _grid(truth + 1.0 * rng.normal(size=truth.shape), time).to_netcdf(tmp_path / "b.nc")
+    fit = _grid(truth + 0.05 * rng.normal(size=truth.shape), time, "twsa_bcnn")
+    fit["twsa_bcnn_std"] = xr.full_like(fit["twsa_bcnn"], 0.2)
+    fit.to_netcdf(tmp_path / "bcnn.nc")
+    ds = ensemble(tmp_path / "cube.nc", tmp_path / "split.nc", {"A": tmp_path / "a.nc", "B": tmp_path / "b.nc"},
+                  {"all": tmp_path / "bcnn.nc"}, {"all": tmp_path / "bcnn.nc"})
+    a = xr.open_dataset(tmp_path / "a.nc")["twsa"].values
+    b = xr.open_dataset(tmp_path / "b.nc")["twsa"].values
+    w = ds["weight"].values
+    assert (w[0] > w[1]).all()
+    observed = ~gap
+    np.testing.assert_allclose(ds["twsa"].values[observed], (w[0] * a + w[1] * b)[observed], rtol=1e-5)
+    assert ds["uses_bcnn"].values[gap].all() and not ds["uses_bcnn"].values[observed].any()
+    wg = ds["gap_weight"].values
+    assert list(ds["gap_member"].values) == ["A", "B", "BCNN_all"] and (wg[2] > 0.9).all()
+    err_gap = np.abs(ds["twsa"].values[gap] - truth[gap]).mean()
+    assert err_gap < np.abs(a[gap] - truth[gap]).mean() / 3
+    assert (ds["twsa_spread"].values[gap] >= 0.2 * np.sqrt(wg[2]) - 1e-6).all()
