@@ -66,9 +66,9 @@ def test_real_config_dry_run_fan_out(tmp_path):
     assert chunks == 16
     assert counts(jobs) == fan_out(chunks=chunks)  # BCNN: {evaluation, production} x {all, noSIF, paper}
     # cube, classes, 28 regions, summary, 28 splits and their grid; per region x model: tuning, 16 chunks,
-    # re-tuning; 4 merges, 4 skills, 6 BCNN fits, the gap-fill product; evaluation: aridity, 9 products, tables,
-    # 2 maps, 2 boxplots, 4 time series, gap trend and figures, the summary figure; all
-    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 29 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 22 + 1 == 2114
+    # re-tuning; 4 merges, 4 skills, 6 BCNN fits, the gap-fill product; evaluation: aridity, the ensemble,
+    # 10 products, tables, 2 maps, 2 boxplots, 4 time series, gap trend and figures, the summary figure; all
+    assert sum(counts(jobs).values()) == 2 + 28 + 1 + 29 + 28 * 4 * (1 + 16 + 1) + 4 + 4 + 6 + 1 + 24 + 1 == 2116
     assert ("train_chunk", (("chunk", "15"), ("model", "LSTMnoSIF"), ("region", "arid_deserthot"))) in jobs
 
 
