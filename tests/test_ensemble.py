@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.evaluation.ensemble import combine, ensemble, inverse_mse_weights
+from twsrecon.evaluation.ensemble import choose_power, combine, ensemble, inverse_mse_weights
 from twsrecon.periods import TEST, TRAIN, VAL
 
 
@@ -23,6 +23,26 @@ def test_weights_are_inverse_validation_mse_and_ignore_other_months():
     np.testing.assert_allclose(w[0], expected)
     np.testing.assert_allclose(w.sum(0), 1.0)
     assert (w[0] > 0.8).all()
+
+
+def test_the_weight_power_is_chosen_by_cross_validation_on_the_validation_months():
+    """Equally good members with independent errors are best averaged (a low power); one member far better
+    than the rest, which share one error, is best alone (a high power). Months outside `months` never count."""
+    time = pd.date_range("2002-01-01", periods=240, freq="MS")
+    rng = np.random.default_rng(2)
+    obs = rng.normal(size=(240, 2, 3))
+    months = np.broadcast_to((np.arange(240) % 3 == 0)[:, None, None], obs.shape)
+    alike = np.stack([obs + rng.normal(size=obs.shape) for _ in range(4)])
+    alike[:, ~months[:, 0, 0]] = 99.0  # garbage outside the validation months: it must not matter
+    power, scores = choose_power(alike, obs, months, time)
+    assert power <= 1.0 and scores[0.0] > scores[np.inf]
+    shared = rng.normal(size=obs.shape)  # three similar models share their error: averaging them gains nothing
+    one_good = np.stack([obs + 0.1 * rng.normal(size=obs.shape),
+                         *(obs + shared + 0.05 * rng.normal(size=(3, *obs.shape)))])
+    power, scores = choose_power(one_good, obs, months, time)
+    assert power >= 2.0 and scores[power] > scores[1.0] > scores[0.0]
+    w = inverse_mse_weights(one_good, obs, months, power=np.inf)
+    assert (w[0] == 1).all() and (w[1:] == 0).all()
 
 
 def test_too_few_validation_months_weigh_members_equally():

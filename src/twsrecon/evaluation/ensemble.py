@@ -1,8 +1,9 @@
 """The ensemble product: per cell, the reconstructions and the BCNN gap fills weighted by their skill on the
 stored split's validation months, with a spread.
 
-Weights are inverse mean squared errors against GRACE (Bates & Granger 1969), per cell and never from test
-months, gap months or a truth. Two sets, because the members are out-of-sample on different months:
+Weights are powers of inverse mean squared errors against GRACE (power 1: Bates & Granger 1969), per cell
+and never from test months, gap months or a truth; the power (how much the best member dominates) is
+chosen by cross-validation on the validation months themselves (`choose_power`). Two sets, because the members are out-of-sample on different months:
 
 - everywhere but GRACE's unobserved months: the reconstructions only, weighted on all validation months;
 - the GRACE-era months without GRACE (the gap, missing months): the reconstructions and the BCNN production
@@ -15,6 +16,8 @@ predictive variance where it is a member.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -33,22 +36,63 @@ def _on(da: xr.DataArray, time: pd.DatetimeIndex) -> np.ndarray:
     return da.transpose("time", "lat", "lon").values.astype(np.float64)
 
 
+# Candidate sharpness of the weights, w ∝ MSE^-power: 0 weighs the members equally, 1 is Bates & Granger's
+# inverse MSE, inf keeps each cell's best member only. The ensemble takes the one with the best
+# cross-validated skill on the validation months (choose_power).
+POWERS = (0.0, 1.0, 2.0, 4.0, np.inf)
+
+
 def inverse_mse_weights(members: np.ndarray, observed: np.ndarray, months: np.ndarray,
-                        min_months: int = MIN_MONTHS) -> np.ndarray:
-    """Weights (M, H, W) summing to 1 over the members with an error, from members (M, T, H, W) against
-    `observed` (T, H, W) on the months where `months` (T, H, W) holds. A member without `min_months` such
-    months gets no weight where another has them; where none has, the members weigh equally."""
+                        min_months: int = MIN_MONTHS, power: float = 1.0) -> np.ndarray:
+    """Weights (M, H, W) summing to 1 over the members with an error, ∝ MSE^-power, from members (M, T, H, W)
+    against `observed` (T, H, W) on the months where `months` (T, H, W) holds (power inf: all weight on the
+    lowest MSE). A member without `min_months` such months gets no weight where another has them; where
+    none has, the members weigh equally."""
     err = np.where(months[None], members - observed[None], np.nan)
     n = np.isfinite(err).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mse = np.nansum(err**2, axis=1) / n
     ok = (n >= min_months) & (mse > 0)
-    w = np.where(ok, 1.0 / np.where(ok, mse, 1.0), 0.0)
+    if np.isinf(power):
+        best = np.argmin(np.where(ok, mse, np.inf), axis=0)
+        w = (np.arange(len(members))[:, None, None] == best[None]) & ok
+        w = w.astype(np.float64)
+    else:
+        # relative to each cell's lowest MSE, so a high power does not underflow
+        low = np.min(np.where(ok, mse, np.inf), axis=0)
+        w = np.where(ok, (np.where(ok, mse, 1.0) / np.where(np.isfinite(low), low, 1.0)) ** -power, 0.0)
     has = np.isfinite(members).any(1)
     none = ~ok.any(0)
     w = np.where(none[None] & has, 1.0, w)
     total = w.sum(0)
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), 0.0)
+
+
+def choose_power(members: np.ndarray, observed: np.ndarray, months: np.ndarray, time: pd.DatetimeIndex,
+                 min_months: int = MIN_MONTHS, powers=POWERS) -> tuple[float, dict]:
+    """The weight sharpness with the best two-fold cross-validated skill on `months`: weights from the
+    validation months of even years score the odd years' and the other way round (the weights never see the
+    months they are judged on). Returns the power and, per candidate, the median over cells of that
+    held-out NSE."""
+    even = (time.year % 2 == 0)[:, None, None]
+    folds = (months & even, months & ~even)
+    scores = {}
+    for power in powers:
+        sse = np.zeros(observed.shape[1:])
+        sst = np.zeros(observed.shape[1:])
+        for fit, judge in (folds, folds[::-1]):
+            mean, _ = combine(members, inverse_mse_weights(members, observed, fit, min_months // 2 or 1, power))
+            ok = judge & np.isfinite(mean) & np.isfinite(observed)
+            o = np.where(ok, observed, np.nan)
+            with warnings.catch_warnings():  # cells without a month to judge: no score
+                warnings.simplefilter("ignore", RuntimeWarning)
+                anomaly = o - np.nanmean(o, axis=0)
+            sse += np.where(ok, (mean - observed) ** 2, 0.0).sum(0)
+            sst += np.nansum(anomaly**2, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nse = np.where(sst > 0, 1.0 - sse / sst, np.nan)
+        scores[power] = float(np.nanmedian(nse)) if np.isfinite(nse).any() else -np.inf
+    return max(scores, key=lambda p: (scores[p], -p)), scores
 
 
 def combine(members: np.ndarray, weights: np.ndarray, variances: np.ndarray | None = None):
@@ -87,8 +131,10 @@ def ensemble(cube, split, reconstructions: dict, evaluation: dict, production: d
     val = _on(flags, time) == VAL
     names = list(recon)
     r = np.stack([_on(recon[n], time) for n in names])
-    w_recon = inverse_mse_weights(r, observed, val, min_months)
+    power, cv = choose_power(r, observed, val, time, min_months)
+    w_recon = inverse_mse_weights(r, observed, val, min_months, power)
     mean, spread = combine(r, w_recon)
+    chosen = {"weight_power": power, "weight_power_cv_nse": cv}
 
     sets = [s for s in production if s in evaluation]
     w_gap = None
@@ -103,7 +149,9 @@ def ensemble(cube, split, reconstructions: dict, evaluation: dict, production: d
                 evals.append(_on(ds["twsa_bcnn"], time))
         out_of_sample = val & in_periods(time, EVALUATION["test"])[:, None, None]
         judged = np.concatenate([r, np.stack(evals)])
-        w_gap = inverse_mse_weights(judged, observed, out_of_sample, min_months)
+        gap_power, gap_cv = choose_power(judged, observed, out_of_sample, time, min_months)
+        w_gap = inverse_mse_weights(judged, observed, out_of_sample, min_months, gap_power)
+        chosen |= {"gap_weight_power": gap_power, "gap_weight_power_cv_nse": gap_cv}
         members = np.concatenate([r, np.stack(fits)])
         variances = np.concatenate([np.zeros_like(r), np.stack(stds) ** 2])
         g_mean, g_spread = combine(members, w_gap, variances)
@@ -111,7 +159,8 @@ def ensemble(cube, split, reconstructions: dict, evaluation: dict, production: d
         unobserved = ~np.isfinite(observed) & np.isfinite(np.stack(fits)).any(0)
         mean = np.where(unobserved, g_mean, mean)
         spread = np.where(unobserved, g_spread, spread)
-    return _dataset(coords, time, mean, spread, names, w_recon, [f"BCNN_{s}" for s in sets], w_gap, unobserved)
+    ds = _dataset(coords, time, mean, spread, names, w_recon, [f"BCNN_{s}" for s in sets], w_gap, unobserved)
+    return ds.assign_attrs({k: str(v) for k, v in chosen.items()})
 
 
 def _dataset(coords, time, mean, spread, names, w_recon, bcnn_names, w_gap, unobserved) -> xr.Dataset:
@@ -126,7 +175,8 @@ def _dataset(coords, time, mean, spread, names, w_recon, bcnn_names, w_gap, unob
     ds["member"] = ("member", names, {"long_name": "reconstruction members"})
     ds["weight"] = (("member", "lat", "lon"), w_recon.astype(np.float32), {
         "units": "1", "grid_mapping": "crs",
-        "long_name": "weight of each reconstruction: inverse validation-month MSE against GRACE, normalised"})
+        "long_name": "weight of each reconstruction: validation-month MSE against GRACE to the power "
+                     "-weight_power, normalised"})
     ds["uses_bcnn"] = (("time", "lat", "lon"), unobserved.astype(np.int8), {
         "long_name": "month without GRACE where the BCNN gap fills are members", "flag_values": np.array([0, 1], np.int8),
         "flag_meanings": "reconstructions_only with_bcnn", "grid_mapping": "crs"})
@@ -134,9 +184,10 @@ def _dataset(coords, time, mean, spread, names, w_recon, bcnn_names, w_gap, unob
         ds["gap_member"] = ("gap_member", names + bcnn_names, {"long_name": "members in months without GRACE"})
         ds["gap_weight"] = (("gap_member", "lat", "lon"), w_gap.astype(np.float32), {
             "units": "1", "grid_mapping": "crs",
-            "long_name": "weight of each member in months without GRACE: inverse MSE on the validation months of "
-                         "the BCNN evaluation fit's test period"})
+            "long_name": "weight of each member in months without GRACE: MSE^-gap_weight_power on the validation "
+                         "months of the BCNN evaluation fit's test period"})
     ds.attrs.update(title="Skill-weighted ensemble of the TWSA reconstructions and BCNN gap fills",
-                    weighting="inverse mean squared error against GRACE on the stored split's validation months "
-                              "(never test months, gap months or a truth)")
+                    weighting="MSE^-power against GRACE on the stored split's validation months, the power chosen "
+                              "by two-fold (even/odd years) cross-validation on those months (never test months, "
+                              "gap months or a truth)")
     return ds
