@@ -297,3 +297,32 @@ def test_lr_trials_at_once_equal_trials_one_by_one(tmp_path):
         assert len(t.intermediate_values) == len(trial.storage.get_trial(trial._trial_id).intermediate_values)
     tune_learning_rate(tmp_path / "lr.journal", "lr", x, y, flags, hp, "LSTM", n_trials=5, trials_at_once=3, **kw)
     assert finished_trials(open_study(tmp_path / "lr.journal", "lr", 3)) == 5  # only the 2 missing ran
+
+
+def test_target_trend_fit_on_training_months_held_or_extended_before_grace():
+    """models.trend: the slope comes from the training months only; `hold` and `extrapolate` agree from the
+    first GRACE month on and differ only before it; `none` leaves the target as it is."""
+    from twsrecon.reconstruction.fitting import prepare, target_trend
+
+    n_time = 120
+    t = np.arange(n_time, dtype=float)
+    twsa = np.where(t >= 40, 0.5 * (t - 40), np.nan)[None].repeat(2, 0)
+    train = np.zeros(twsa.shape, bool)
+    train[:, 40:90] = True
+    twsa_test = twsa.copy()
+    twsa_test[:, 90:] += 100.0  # test months off the line: they must not move the slope
+    hold, slope = target_trend(twsa_test, train, "hold")
+    ext, _ = target_trend(twsa_test, train, "extrapolate")
+    np.testing.assert_allclose(slope, 0.5)
+    np.testing.assert_allclose(hold[:, 40:], ext[:, 40:])
+    assert (hold[:, :40] == 0).all() and ext[0, 0] == pytest.approx(-20.0)
+    none, zero = target_trend(twsa, train, "none")
+    assert not none.any() and not zero.any()
+    with pytest.raises(ValueError, match="models.trend"):
+        target_trend(twsa, train, "quadratic")
+    flags = np.where(train, TRAIN, np.where(np.isfinite(twsa), TEST, 0)).astype(np.int8)
+    x = np.random.default_rng(0).normal(size=(2, n_time, 3))
+    prep = prepare(x, twsa, 3, flags, trend="hold")
+    # the detrended target of a straight line is flat, and to_cm gives the line back
+    assert np.nanstd(prep.y_scaler.inverse(prep.y)[:, 40:]) < 1e-4
+    np.testing.assert_allclose(prep.to_cm(prep.y)[:, 40:], twsa[:, 40:], atol=1e-4)

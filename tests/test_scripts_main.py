@@ -146,7 +146,8 @@ def test_missing_published_study_stops_or_falls_back_to_tuning(tmp_path, caplog)
                 "trials": 1, "cells": 2, "epochs": 1, "patience": 1, "batch_size": 0,
                 "search_space": {"units": [2, 4], "window": [3, 6], "window_step": 3, "learning_rate": [1e-3, 1e-2],
                                  "n_layers": [1, 1], "n_units": [2, 4]}}
-    training = {"seed": 1, "epochs": 3, "patience": 2, "batch_size": 16, "include_current_month": False}
+    training = {"seed": 1, "epochs": 3, "patience": 2, "batch_size": 16, "include_current_month": False,
+                "trend": "none"}
     with pytest.raises(MissingStudyError):
         choose_hyperparameters(cells_of, REGION, MODEL, settings, training, tmp_path / "s.journal", "cpu")
     with caplog.at_level(logging.WARNING, logger="twsrecon"):

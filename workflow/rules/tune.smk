@@ -14,7 +14,7 @@ rule hyperparameters:
     params:
         settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "fallback_to_tune", "trials",
                                             "epochs", "patience", "cells", "search_space", "batch_size"),
-        training=training_settings("batch_size", "include_current_month", "shuffle", "restore_best"),
+        training=training_settings("batch_size", "include_current_month", "shuffle", "restore_best", "trend"),
         # The study journal is not an output: Snakemake would delete it after a failed job,
         # and the rerun must continue the trials already done.
         study="results/optuna/{model}/{region}.journal",

@@ -59,18 +59,55 @@ class Prepared:
     y: np.ndarray
     flags: np.ndarray
     usable: np.ndarray  # (C, T): a full window and a GRACE value
-    offset: np.ndarray
+    offset: np.ndarray  # (C,) the target's reference: TWSA of the first GRACE month
     x_scaler: RobustScaler
     y_scaler: RobustScaler
+    baseline: np.ndarray  # (C, T) what the model's target is relative to: the offset, or the offset and trend
+    trend: np.ndarray  # (C,) cm per month taken out of the target (0 with models.trend none)
+
+    def to_cm(self, scaled: np.ndarray) -> np.ndarray:
+        return self.y_scaler.inverse(scaled) + self.baseline
 
     def mask(self, flag: int, repeat: int = 1) -> np.ndarray:
         """Samples of one set that a model can train or validate on, each cell's row `repeat` times."""
         return np.repeat((self.flags == flag) & self.usable, repeat, axis=0)
 
 
+# How the target's trend is handled (models.trend): `none`, the model learns TWSA as it is (the authors');
+# `hold`, it learns TWSA minus the cell's linear trend fit on its training months, and the trend is added
+# back, held at its first GRACE month's value before it (only the predictors make a trend before GRACE);
+# `extrapolate`, the same with the trend line extended back. The two agree on every GRACE month.
+TRENDS = ("none", "hold", "extrapolate")
+
+
+def target_trend(twsa: np.ndarray, train: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """(C, T) trend line of each cell (cm, 0 at its first GRACE month) fit on its `train` months, and the
+    slope (cm per month)."""
+    if how not in TRENDS:
+        raise ValueError(f"unknown models.trend {how!r}: one of {', '.join(TRENDS)}")
+    n_cells, n_time = twsa.shape
+    if how == "none":
+        return np.zeros((n_cells, n_time)), np.zeros(n_cells)
+    t = np.arange(n_time, dtype=np.float64)
+    ok = train & np.isfinite(twsa)
+    n = ok.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = np.where(ok, t, 0).sum(1) / n
+        ym = np.where(ok, twsa, 0).sum(1) / n
+        dt = np.where(ok, t - tm[:, None], 0)
+        slope = (dt * np.where(ok, twsa - ym[:, None], 0)).sum(1) / (dt**2).sum(1)
+    slope = np.where((n >= 2) & np.isfinite(slope), slope, 0.0)
+    first = np.argmax(np.isfinite(twsa), axis=1).astype(np.float64)
+    since = t[None] - first[:, None]
+    if how == "hold":
+        since = np.maximum(since, 0.0)
+    return slope[:, None] * since, slope
+
+
 def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, flags: np.ndarray,
-            include_current: bool = False) -> Prepared:
-    """Samples of every month on the stored split `flags`; scalers fit on the training months only.
+            include_current: bool = False, trend: str = "none") -> Prepared:
+    """Samples of every month on the stored split `flags`; scalers (and the target's trend, `trend`) fit on
+    the training months only.
 
     predictors: (C, T, F) raw, twsa: (C, T) cm with NaN outside GRACE months. The split is never drawn
     here: it comes from results/split, the same for every window, model type and product.
@@ -82,14 +119,17 @@ def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, flags: np.nda
     x = windows(predictors, window, include_current)
     usable = np.isfinite(twsa) & np.isfinite(x).all((-1, -2))
     offset = reference(twsa)
-    y = twsa - offset[:, None]
     train = (flags == TRAIN) & usable
+    line, slope = target_trend(twsa, train, trend)
+    baseline = offset[:, None] + line
+    y = twsa - baseline
     train_x = np.where(train[..., None, None], x, np.nan).reshape(n_cells, -1, x.shape[-1])
     x_scaler = RobustScaler.fit(train_x, axis=1)  # (C, 1, F)
     y_scaler = RobustScaler.fit(np.where(train, y, np.nan), axis=1)  # (C, 1)
     xs = (x - x_scaler.center[:, :, None, :]) / x_scaler.scale[:, :, None, :]
     ys = y_scaler.transform(y)
-    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags, usable, offset, x_scaler, y_scaler)
+    return Prepared(xs.astype(np.float32), ys.astype(np.float32), flags, usable, offset, x_scaler, y_scaler,
+                    baseline, slope)
 
 
 # How a cell's fits make its prediction (models.combine_fits): the best fit by validation loss, the mean of
@@ -124,12 +164,12 @@ def masked_mse(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
               settings: TrainSettings, include_current: bool = False, learning_rate=None,
-              device: str = "cpu", combine: str = "best") -> FitResult:
+              device: str = "cpu", combine: str = "best", trend: str = "none") -> FitResult:
     """Train `fits` fresh models per cell, all cells and fits at once; predict with each cell's best fit by
     validation loss or the mean of its fits (`combine`, see COMBINE_FITS; only validation months decide)."""
     if combine not in COMBINE_FITS:
         raise ValueError(f"unknown models.combine_fits {combine!r}: one of {', '.join(COMBINE_FITS)}")
-    prep = prepare(predictors, twsa, hp.window, flags, include_current)
+    prep = prepare(predictors, twsa, hp.window, flags, include_current, trend)
     n_cells = len(cells)
     x = torch.tensor(prep.x, device=device)
     y = torch.tensor(prep.y, device=device)
@@ -151,7 +191,7 @@ def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: s
     if combine == "validation":
         use_mean = np.nan_to_num(mean_loss, nan=np.inf) < np.nan_to_num(best_loss, nan=np.inf)
     scaled = np.where(use_mean[:, None], mean_scaled, best_scaled)
-    prediction = prep.y_scaler.inverse(scaled) + prep.offset[:, None]
+    prediction = prep.to_cm(scaled)
     return FitResult(prediction, prep.flags, np.where(use_mean, mean_loss, best_loss), best_fit,
                      res.best_epoch.reshape(n_cells, fits)[cell, best_fit], model.select(np.arange(n_cells * fits)),
                      prep, use_mean, fits)
@@ -206,6 +246,8 @@ def chunk_dataset(ds: xr.Dataset, res: FitResult, observed: np.ndarray, model_ty
             "best_epoch": ("cell", res.best_epoch.astype(np.int32), {"long_name": "epoch whose weights were kept"}),
             "learning_rate": ("cell", np.full(len(ds["cell"]), learning_rate), {"long_name": "learning rate used"}),
             "offset": ("cell", res.prepared.offset, {"units": "cm", "long_name": "TWSA of the first GRACE month"}),
+            "target_trend": ("cell", res.prepared.trend * 12.0, {
+                "units": "cm a-1", "long_name": "linear trend taken out of the target and added back (models.trend)"}),
             "x_center": (("cell", "feature"), res.prepared.x_scaler.center[:, 0, :],
                          {"long_name": "robust-scaler centre of each input (median over the training months)"}),
             "x_scale": (("cell", "feature"), res.prepared.x_scaler.scale[:, 0, :],
@@ -243,7 +285,7 @@ def train_chunk(cells_of: RegionArrays, chunk: int, n_chunks: int, hyperparamete
     res = fit_cells(cells_of.x, cells_of.y, cells_of.flags, ds["cell"].values, hp, model_type, fits=training["fits"],
                     seed=training["seed"], settings=TrainSettings.from_params(training),
                     include_current=training["include_current_month"], device=str(device),
-                    combine=training["combine_fits"])
+                    combine=training["combine_fits"], trend=training["trend"])
     out = chunk_dataset(ds, res, cells_of.y, model_type, hp.learning_rate)
     log.info("median PCC train+validation %.3f, test %.3f", float(out["pcc_train_validation"].median()),
              float(out["pcc_test"].median()))

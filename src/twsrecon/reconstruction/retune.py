@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
                       tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0,
-                      lr_trials_at_once: int = 1, combine: str = "best"):
+                      lr_trials_at_once: int = 1, combine: str = "best", trend: str = "none"):
     """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them
     (on `lr_cells` of them sampled as for tuning, all when 0: the pooled model of a large region's
     low-PCC cells would not fit a job),
@@ -58,10 +58,11 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
         log.info("learning-rate study on %d of the %d low-PCC cells", len(pick), len(xl))
         lr = tune_learning_rate(study_path, study_name, xl[pick], yl[pick], fl[pick], hp, model_type,
                                 n_trials=lr_trials, seed=seed, settings=tune_settings,
-                                include_current=include_current, device=device, trials_at_once=lr_trials_at_once)
+                                include_current=include_current, device=device, trials_at_once=lr_trials_at_once,
+                                trend=trend)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
-                    include_current=include_current, learning_rate=lr, device=device, combine=combine)
+                    include_current=include_current, learning_rate=lr, device=device, combine=combine, trend=trend)
     sub = combined.isel(cell=np.flatnonzero(low))
     new = chunk_dataset(sub, res, yl, model_type, lr)
     improved = np.nan_to_num(new["pcc_train_validation"].values, nan=-2) > np.nan_to_num(old[low], nan=-2)
@@ -103,4 +104,5 @@ def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, mo
         fits=training["fits"], settings=TrainSettings.from_params(training),
         tune_settings=TrainSettings.from_params(training, tuning=settings),
         include_current=training["include_current_month"], device=str(resolve_device(device_name, log)),
-        lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"], combine=training["combine_fits"])
+        lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"], combine=training["combine_fits"],
+        trend=training["trend"])

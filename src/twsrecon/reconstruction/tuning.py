@@ -67,11 +67,11 @@ def finished_trials(study: optuna.Study) -> int:
 
 def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, model_type: str, *, seed: int,
                            settings: TrainSettings, include_current: bool, learning_rate=None,
-                           device="cpu", on_masks=None) -> float:
+                           device="cpu", on_masks=None, trend: str = "none") -> float:
     """Train one model on the training months of all given cells together (the stored split); its best
     MSE on their validation months. Test months reach neither the training, the early stopping nor the
     objective. `on_masks(train_mask, val_mask, flags)` sees what the trainer receives (tests listen)."""
-    prep = prepare(predictors, twsa, hp.window, flags, include_current)
+    prep = prepare(predictors, twsa, hp.window, flags, include_current, trend)
     n = prep.x.shape[0] * prep.x.shape[1]
     x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
     y = torch.tensor(prep.y.reshape(1, n), device=device)
@@ -95,12 +95,12 @@ def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, 
 
 def pooled_validation_losses(trials, predictors, twsa, flags, hp: Hyperparameters, model_type: str, *, seed: int,
                              settings: TrainSettings, include_current: bool, learning_rates,
-                             device="cpu") -> list[float | None]:
+                             device="cpu", trend: str = "none") -> list[float | None]:
     """Several trials of one shape (the learning-rate study: only the rate differs) trained at once as the
     models of one batched model, each with its own seed (seed + trial number, as alone), learning rate,
     early stopping and pruner reports (only while it runs). Best validation MSE per trial; None where
     the pruner stopped it."""
-    prep = prepare(predictors, twsa, hp.window, flags, include_current)
+    prep = prepare(predictors, twsa, hp.window, flags, include_current, trend)
     n, k = prep.x.shape[0] * prep.x.shape[1], len(trials)
     x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
     y = torch.tensor(prep.y.reshape(1, n), device=device)
@@ -148,13 +148,14 @@ def tune(study: optuna.Study, n_trials: int, objective) -> optuna.Study:
 
 
 def tune_hyperparameters(study_path, name, predictors, twsa, flags, model_type, *, n_trials, space, seed, settings,
-                         include_current, device="cpu", on_masks=None) -> Hyperparameters:
+                         include_current, device="cpu", on_masks=None, trend: str = "none") -> Hyperparameters:
     study = open_study(study_path, name, seed)
 
     def objective(trial):
         hp = suggest(trial, space)
         return pooled_validation_loss(trial, predictors, twsa, flags, hp, model_type, seed=seed, settings=settings,
-                                      include_current=include_current, device=device, on_masks=on_masks)
+                                      include_current=include_current, device=device, on_masks=on_masks,
+                                      trend=trend)
 
     tune(study, n_trials, objective)
     best = study.best_trial
@@ -163,7 +164,8 @@ def tune_hyperparameters(study_path, name, predictors, twsa, flags, model_type, 
 
 
 def tune_learning_rate(study_path, name, predictors, twsa, flags, hp: Hyperparameters, model_type, *, n_trials, seed,
-                       settings, include_current, device="cpu", trials_at_once: int = 1) -> float:
+                       settings, include_current, device="cpu", trials_at_once: int = 1,
+                       trend: str = "none") -> float:
     """Re-tune the learning rate on the low-PCC cells: log-uniform in best·1e-3 … best·10.
 
     `trials_at_once` > 1: that many trials are asked from Optuna together and trained as one batched
@@ -181,7 +183,7 @@ def tune_learning_rate(study_path, name, predictors, twsa, flags, hp: Hyperparam
             t0 = time.monotonic()
             values = pooled_validation_losses(batch, predictors, twsa, flags, hp, model_type, seed=seed,
                                               settings=settings, include_current=include_current,
-                                              learning_rates=lrs, device=device)
+                                              learning_rates=lrs, device=device, trend=trend)
             for trial, value in zip(batch, values):
                 if value is None:
                     study.tell(trial, state=TrialState.PRUNED)
@@ -199,7 +201,8 @@ def tune_learning_rate(study_path, name, predictors, twsa, flags, hp: Hyperparam
     def objective(trial):
         lr = trial.suggest_float("learning_rate", low, high, log=True)
         return pooled_validation_loss(trial, predictors, twsa, flags, hp, model_type, seed=seed, settings=settings,
-                                      include_current=include_current, learning_rate=lr, device=device)
+                                      include_current=include_current, learning_rate=lr, device=device,
+                                      trend=trend)
 
     tune(study, n_trials, objective)
     return float(study.best_params["learning_rate"])
@@ -244,6 +247,6 @@ def choose_hyperparameters(cells_of, region: str, model_type: str, settings: dic
         study_path, f"{region}-study_OPTUNA_{model_type}", sample.x, sample.y, sample.flags, model_type,
         n_trials=settings["trials"], space=settings["search_space"], seed=training["seed"],
         settings=TrainSettings.from_params(training, tuning=settings),
-        include_current=training["include_current_month"], device=device)
+        include_current=training["include_current_month"], device=device, trend=training["trend"])
     log.info("tuned hyperparameters: %s", hp)
     return hp, TUNED_SELECTION

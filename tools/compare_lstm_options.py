@@ -1,0 +1,77 @@
+"""Compare settings of the per-cell models on GRACE validation months only: every region's cells of one model
+type are fit again with each variant (the run's hyperparameters, the stored split) and scored against GRACE on
+their validation months. The split's test months, the gap and any truth are never read. How models.trend
+was chosen (docs/method.md).
+
+    .venv/bin/python tools/compare_lstm_options.py [--results results] [--configfile config/config.yaml] \\
+        [--model LSTMwb] [--variant name key=value ...]
+
+Prints, per variant, the median over cells of NSE and RMSE on the validation months.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from twsrecon.config import validate
+from twsrecon.evaluation.metrics import nse
+from twsrecon.periods import VAL
+from twsrecon.reconstruction.fitting import fit_cells, region_arrays
+from twsrecon.reconstruction.hyperparameters import Hyperparameters
+from twsrecon.reconstruction.training import TrainSettings
+
+VARIANTS = {"config": {}, "trend_hold": {"trend": "hold"}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--configfile", default="config/config.yaml")
+    ap.add_argument("--model", default="LSTMwb")
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--variant", nargs="+", action="append", default=[],
+                    help="a named variant of your own: NAME key=value ... (models.* keys, YAML values)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    config = yaml.safe_load(open(args.configfile))
+    validate(config, "workflow/schemas/config.schema.yaml")
+    variants = {v: VARIANTS[v] for v in args.variants}
+    for name, *pairs in args.variant:
+        variants[name] = {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in pairs)}
+    results = Path(args.results)
+    regions = []
+    for path in sorted((results / "hyperparameters" / args.model).glob("*.json")):
+        hp_file = json.loads(path.read_text())
+        if not hp_file.get("excluded") and hp_file.get("hyperparameters"):
+            regions.append((path.stem, Hyperparameters.from_dict(hp_file["hyperparameters"])))
+    rows = []
+    for name, change in variants.items():
+        models = config["models"] | change
+        start, scores = time.perf_counter(), []
+        for region, hp in regions:
+            cells = region_arrays(results / "regions" / f"{region}.nc", results / "split" / f"{region}.nc", args.model)
+            res = fit_cells(cells.x, cells.y, cells.flags, cells.ds["cell"].values, hp, args.model,
+                            fits=models["fits"], seed=config["seed"], settings=TrainSettings.from_params(models),
+                            include_current=models["include_current_month"], combine=models["combine_fits"],
+                            trend=models["trend"])
+            val = cells.flags == VAL
+            sim, obs = np.where(val, res.prediction, np.nan), np.where(val, cells.y, np.nan)
+            scores.append(np.stack([nse(sim, obs), np.sqrt(np.nanmean((sim - obs) ** 2, axis=1))], 1))
+        s = np.concatenate(scores)
+        rows.append({"variant": name, "model": args.model, "regions": len(regions), "cells": int(np.isfinite(s[:, 0]).sum()),
+                     "median_nse": float(np.nanmedian(s[:, 0])), "median_rmse": float(np.nanmedian(s[:, 1])),
+                     "seconds": round(time.perf_counter() - start, 1)})
+        print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
+
+
+if __name__ == "__main__":
+    main()
