@@ -29,8 +29,9 @@ RERUN = {
 
 
 def modelling(regions):
-    """The modelling jobs of `regions` and everything they feed (the merge and skill of each model type)."""
-    jobs = [("all", {})]
+    """The modelling jobs of `regions` and everything they feed (the merge and skill of each model type, the
+    ensemble of the model types)."""
+    jobs = [("all", {}), ("ensemble", {})]
     for m in MODELS:
         jobs += [("merge_reconstruction", {"model": m}), ("reconstruction_skill", {"model": m})]
         for r in regions:
@@ -52,6 +53,8 @@ def evaluation(products=MODELS):
     the stored split, so a model change leaves them alone): scores, tables, maps, boxplots, and the time
     series of A and B (evaluation.timeseries_regions left empty: the largest regions), made from the models."""
     periods = ("test", "pre_grace", "gap")  # the demo has a truth
+    if any(p in MODELS or p.startswith("BCNN_") for p in products):  # the ensemble is made of both
+        products = (*products, "ensemble")
     return job_keys(*[("score_product", {"product": p}) for p in products],
                     *[("timeseries_figure", {"region": r}) for r in (A, B) if set(MODELS) & set(products)],
                     ("evaluation_tables", {}), ("skill_table", {}), ("summary_figure", {}),
@@ -135,8 +138,9 @@ def test_replaced_input_reruns_what_depends_on_it(complete):
 def test_a_split_setting_reruns_everything_trained_or_scored_on_it(complete):
     config = {**RERUN, "split": {"chunk_months": 30}}
     jobs = plan(complete, config)
-    # not the cube, the regions or the BCNN (its own design); every job that tunes, trains or scores on the split
-    assert set(jobs) == modelling([A, B]) | evaluation((*MODELS, *BASELINES)) | split_jobs()
+    # not the cube, the regions or the BCNN fits (their own design); every job that tunes, trains or scores on the
+    # split, the BCNN's scores too (its validation months are the split's inside its test period)
+    assert set(jobs) == modelling([A, B]) | evaluation((*MODELS, "BCNN_all", *BASELINES)) | split_jobs()
     for r in (A, B):
         assert jobs[("split", (("region", r),))].startswith("Params have changed since last execution")
     assert plan(complete) == {}
@@ -205,7 +209,7 @@ def test_new_predictor_set_runs_only_its_fits_and_consumers(complete):
     config = {**RERUN, "gapfill": {**RERUN["gapfill"], "predictor_sets": sets}}
     jobs = plan(complete, config)
     assert set(jobs) == evaluation(("BCNN_noSIF",)) | job_keys(
-        ("all", {}), ("bcnn", {"experiment": "evaluation", "predictors": "noSIF"}),
+        ("all", {}), ("ensemble", {}), ("bcnn", {"experiment": "evaluation", "predictors": "noSIF"}),
         ("bcnn", {"experiment": "production", "predictors": "noSIF"}))
     assert plan(complete) == {}
 
@@ -229,7 +233,8 @@ def test_metrics_edit_reruns_the_rules_that_import_it(complete):
     edited = {rule for (rule, _), reason in jobs.items() if f"{repo}/src/twsrecon/evaluation/metrics.py" in reason}
     # the first jobs to use it: the baselines' scores too (they are made from the split and the cube alone)
     assert edited == {"bcnn", "hyperparameters", "score_product"}
-    assert {rule for rule, _ in jobs} - {"all", "gapfill_product", "gap_figures"} == importing
+    # the ensemble too is made from outputs that changed, without importing the metrics
+    assert {rule for rule, _ in jobs} - {"all", "gapfill_product", "gap_figures", "ensemble"} == importing
     # never the data preparation, which does not import it
     assert not {rule for rule, _ in jobs} & {"prepare_cube", "region_cells", "koppen_classes", "aridity"}
     assert plan(complete) == {}

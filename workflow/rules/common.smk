@@ -232,6 +232,20 @@ def tuning_settings(region, *keys):
     return {k: s[k] for k in keys}
 
 
+def bcnn_settings(predictor_set):
+    """The gapfill keys a BCNN fit uses, with the predictor set's own overrides (gapfill.overrides) on top."""
+    keys = config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
+                       "domain", "resolution", "ice_classes", "bf16", "target_scaling", "noise",
+                       "latitude_weighting", "lr_schedule")
+    return keys | config["gapfill"]["overrides"].get(predictor_set, {})
+
+
+def ensemble_bcnn(experiment):
+    """The BCNN fits the ensemble takes as members: every predictor set, when both experiments run."""
+    both = GAPFILL["enabled"] and {"evaluation", "production"} <= set(GAPFILL["experiments"])
+    return {s: f"results/gapfill/{experiment}/{s}/bcnn.nc" for s in PREDICTOR_SETS} if both else {}
+
+
 def gapfill_targets():
     if not GAPFILL["enabled"]:
         return []

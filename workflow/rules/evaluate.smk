@@ -68,12 +68,6 @@ rule external_product:
         "../scripts/external_product.py"
 
 
-def ensemble_bcnn(experiment):
-    """The BCNN fits the ensemble takes as members: every predictor set, when both experiments run."""
-    both = GAPFILL["enabled"] and {"evaluation", "production"} <= set(GAPFILL["experiments"])
-    return {s: f"results/gapfill/{experiment}/{s}/bcnn.nc" for s in PREDICTOR_SETS} if both else {}
-
-
 rule ensemble:
     message:
         "Skill-weighted ensemble of the reconstructions and BCNN gap fills"

@@ -10,14 +10,6 @@ localrules:
     gapfill_product,
 
 
-def bcnn_settings(predictor_set):
-    """The gapfill keys a BCNN fit uses, with the predictor set's own overrides (gapfill.overrides) on top."""
-    keys = config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
-                       "domain", "resolution", "ice_classes", "bf16", "target_scaling", "noise",
-                       "latitude_weighting", "lr_schedule")
-    return keys | config["gapfill"]["overrides"].get(predictor_set, {})
-
-
 rule bcnn:
     message:
         "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"

@@ -96,7 +96,7 @@ def choose_power(members: np.ndarray, observed: np.ndarray, months: np.ndarray, 
 
 
 def combine(members: np.ndarray, weights: np.ndarray, variances: np.ndarray | None = None):
-    """Weighted mean and mixture standard deviation (T, H, W) of members (M, T, H, W) where a member is
+    """Weighted mean and mixture standard deviation (T, H, W) of members (M, T, H, W); where a member is
     missing in a month, the others' weights are renormalised for that month."""
     w = np.where(np.isfinite(members), weights[:, None], 0.0)
     total = w.sum(0)
