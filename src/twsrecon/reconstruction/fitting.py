@@ -11,6 +11,7 @@ import xarray as xr
 
 from ..device import resolve_device
 from ..periods import SPLIT_ATTRS, TRAIN, VAL
+from ..evaluation.baselines import linear_trend
 from ..regions.classes import MODEL_PREDICTORS, uses_sif, uses_water_balance
 from .features import RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
@@ -89,14 +90,8 @@ def target_trend(twsa: np.ndarray, train: np.ndarray, how: str) -> tuple[np.ndar
     if how == "none":
         return np.zeros((n_cells, n_time)), np.zeros(n_cells)
     t = np.arange(n_time, dtype=np.float64)
-    ok = train & np.isfinite(twsa)
-    n = ok.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tm = np.where(ok, t, 0).sum(1) / n
-        ym = np.where(ok, twsa, 0).sum(1) / n
-        dt = np.where(ok, t - tm[:, None], 0)
-        slope = (dt * np.where(ok, twsa - ym[:, None], 0)).sum(1) / (dt**2).sum(1)
-    slope = np.where((n >= 2) & np.isfinite(slope), slope, 0.0)
+    slope, _ = linear_trend(twsa.T[:, :, None], t, train.T[:, :, None])  # the baselines' and the BCNN's fit
+    slope = np.nan_to_num(slope[:, 0], nan=0.0)
     first = np.argmax(np.isfinite(twsa), axis=1).astype(np.float64)
     since = t[None] - first[:, None]
     if how == "hold":
