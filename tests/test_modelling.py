@@ -326,3 +326,32 @@ def test_target_trend_fit_on_training_months_held_or_extended_before_grace():
     # the detrended target of a straight line is flat, and to_cm gives the line back
     assert np.nanstd(prep.y_scaler.inverse(prep.y)[:, 40:]) < 1e-4
     np.testing.assert_allclose(prep.to_cm(prep.y)[:, 40:], twsa[:, 40:], atol=1e-4)
+
+
+def test_regional_start_is_trained_on_pooled_training_months_and_starts_every_cell():
+    """models.start regional: the regional models see the pooled cells' training months only (a test month
+    changed changes nothing), and fit k of every cell starts from regional model k (with a learning rate that
+    moves nothing, each cell's fit k keeps exactly its regional model's weights)."""
+    from twsrecon.reconstruction.fitting import fit_cells, prepare, regional_start
+    from twsrecon.reconstruction.hyperparameters import Hyperparameters
+
+    x, y, flags = small_region(n_cells=3)
+    hp = Hyperparameters(units=4, window=3, learning_rate=3e-3, n_layers=1, n_units=(3,), source="test")
+    settings = TrainSettings(epochs=4, patience=2)
+    start = regional_start(prepare(x, y, 3, flags), hp, "LSTM", 2, 7, hp.learning_rate, settings, "cpu")
+    moved = np.where(flags == TEST, y + 50.0, y)
+    again = regional_start(prepare(x, moved, 3, flags), hp, "LSTM", 2, 7, hp.learning_rate, settings, "cpu")
+    # the target scaler is fit on training months only, so moving test months leaves every input alike
+    for name in start:
+        torch.testing.assert_close(start[name], again[name])
+    assert not torch.equal(start["w_ih"][:, 0], start["w_ih"][:, 1])  # the two fits stay distinct
+    # a learning rate that moves nothing: the regional models stay at their start and so do the cells' copies
+    still = regional_start(prepare(x, y, 3, flags), hp, "LSTM", 2, 7, 1e-30, settings, "cpu")
+    res = fit_cells(x, y, flags, np.arange(3), hp, "LSTM", fits=2, seed=7, settings=settings,
+                    learning_rate=1e-30, start="regional")
+    for name, t in res.weights.items():
+        axis = 1 if name in ("w_ih", "w_hh", "b") else 0
+        for m in range(6):
+            torch.testing.assert_close(t.select(axis, m), still[name].select(axis, m % 2))
+    with pytest.raises(ValueError, match="models.start"):
+        fit_cells(x, y, flags, np.arange(3), hp, "LSTM", fits=2, seed=7, settings=settings, start="pooled")

@@ -6,7 +6,8 @@ was chosen (docs/method.md).
     .venv/bin/python tools/compare_lstm_options.py [--results results] [--configfile config/config.yaml] \\
         [--model LSTMwb] [--variant name key=value ...]
 
-Prints, per variant, the median over cells of NSE and RMSE on the validation months.
+Prints, per variant, the median over cells of NSE and RMSE on the validation months, and of the parts of NSE:
+r (timing), alpha (amplitude: std ratio) and |beta| (level: mean error over the observed std).
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ import torch
 import yaml
 
 from twsrecon.config import validate
-from twsrecon.evaluation.metrics import nse
+from twsrecon.evaluation.metrics import nse, pearson_r
 from twsrecon.periods import VAL
 from twsrecon.reconstruction.fitting import fit_cells, region_arrays
 from twsrecon.reconstruction.hyperparameters import Hyperparameters
 from twsrecon.reconstruction.training import TrainSettings
 
-VARIANTS = {"config": {}, "trend_hold": {"trend": "hold"}}
+VARIANTS = {"config": {}, "trend_hold": {"trend": "hold"}, "start_regional": {"start": "regional"}}
+
+
+def nse_parts(sim: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Timing, amplitude and level of each cell's validation months: r, alpha = std(sim)/std(obs) and
+    beta = (mean(sim) - mean(obs))/std(obs), with NSE = 2 alpha r - alpha**2 - beta**2 (the amplitude/level
+    check: an NSE well below r**2 is alpha or beta, not timing)."""
+    ok = np.isfinite(sim) & np.isfinite(obs)
+    s, o = np.where(ok, sim, np.nan), np.where(ok, obs, np.nan)
+    so = np.nanstd(o, axis=1)
+    return pearson_r(s, o), np.nanstd(s, axis=1) / so, (np.nanmean(s, axis=1) - np.nanmean(o, axis=1)) / so
 
 
 def main() -> None:
@@ -62,13 +73,16 @@ def main() -> None:
             res = fit_cells(cells.x, cells.y, cells.flags, cells.ds["cell"].values, hp, args.model,
                             fits=models["fits"], seed=config["seed"], settings=TrainSettings.from_params(models),
                             include_current=models["include_current_month"], combine=models["combine_fits"],
-                            trend=models["trend"])
+                            trend=models["trend"], start=models["start"])
             val = cells.flags == VAL
             sim, obs = np.where(val, res.prediction, np.nan), np.where(val, cells.y, np.nan)
-            scores.append(np.stack([nse(sim, obs), np.sqrt(np.nanmean((sim - obs) ** 2, axis=1))], 1))
+            scores.append(np.stack([nse(sim, obs), np.sqrt(np.nanmean((sim - obs) ** 2, axis=1)),
+                                    *nse_parts(sim, obs)], 1))
         s = np.concatenate(scores)
+        med = np.nanmedian(s, axis=0)
         rows.append({"variant": name, "model": args.model, "regions": len(regions), "cells": int(np.isfinite(s[:, 0]).sum()),
-                     "median_nse": float(np.nanmedian(s[:, 0])), "median_rmse": float(np.nanmedian(s[:, 1])),
+                     "median_nse": float(med[0]), "median_rmse": float(med[1]), "median_r": float(med[2]),
+                     "median_alpha": float(med[3]), "median_abs_beta": float(np.nanmedian(np.abs(s[:, 4]))),
                      "seconds": round(time.perf_counter() - start, 1)})
         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
 

@@ -18,7 +18,7 @@ rule train_chunk:
         weights="results/training/{model}/{region}/chunk{chunk}.safetensors",
     params:
         training=training_settings("fits", "epochs", "patience", "batch_size", "include_current_month", "shuffle",
-                                   "restore_best", "combine_fits", "trend"),
+                                   "restore_best", "combine_fits", "trend", "start"),
         n_chunks=config["models"]["chunks"],
     log:
         "logs/train_chunk/{model}/{region}/chunk{chunk}.log",
@@ -52,7 +52,7 @@ rule retune_lr:
         settings=lambda wc: tuning_settings(wc.region, "source", "published_dir", "lr_trials", "epochs", "patience",
                                             "batch_size", "cells", "lr_trials_at_once"),
         training=training_settings("fits", "epochs", "patience", "batch_size", "include_current_month",
-                                   "pcc_threshold", "shuffle", "restore_best", "combine_fits", "trend"),
+                                   "pcc_threshold", "shuffle", "restore_best", "combine_fits", "trend", "start"),
         study="results/optuna/{model}/{region}_LR.journal",
     log:
         "logs/retune_lr/{model}/{region}.log",

@@ -157,23 +157,57 @@ def masked_mse(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(n > 0, err.sum(-1) / np.maximum(n, 1), np.nan)
 
 
+# Where each cell's fits start (models.start): `fresh`, weights drawn anew per cell and fit (the authors');
+# `regional`, fit k of every cell starts from a regional model k trained on the pooled cells given (their
+# training months, early-stopped on their validation months), then each cell's copy is trained on its own.
+STARTS = ("fresh", "regional")
+
+
+def regional_start(prep: Prepared, hp: Hyperparameters, model_type: str, fits: int, seed: int, lr: float,
+                   settings: TrainSettings, device: str) -> dict:
+    """`fits` models trained on the pooled samples of all of `prep`'s cells (each cell scaled on its own, so
+    the cells share one scale). The batch is `settings.batch_size` samples per cell: an epoch takes as many
+    steps as a cell's own model, so the start costs about one more model's training."""
+    n_cells, n_time = prep.y.shape
+    x = torch.tensor(prep.x.reshape(1, n_cells * n_time, *prep.x.shape[2:]), device=device)
+    y = torch.tensor(prep.y.reshape(1, n_cells * n_time), device=device)
+    train_mask = np.repeat(prep.mask(TRAIN).reshape(1, -1), fits, 0)
+    val_mask = np.repeat(prep.mask(VAL).reshape(1, -1), fits, 0)
+    seeds = cell_seeds(seed, np.array([-1]), fits)  # cell -1: no real cell's seeds
+    model = BatchedRegressor.from_hyperparameters(fits, prep.x.shape[-1], hp, model_type).to(device)
+    model.initialise(seeds)
+    pooled = TrainSettings(**{**settings.__dict__, "batch_size": settings.batch_size * n_cells})
+    res = train(model, x, y, np.zeros(fits, int), train_mask, val_mask, lr, seeds, pooled,
+                progress="regional model")
+    log.info("regional start: %d models on %d cells' pooled months, validation MSE %s", fits, n_cells,
+             ", ".join(f"{v:.4g}" for v in res.best_val_loss))
+    return model.select(np.arange(fits))
+
+
 def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: str, *, fits: int, seed: int,
               settings: TrainSettings, include_current: bool = False, learning_rate=None,
-              device: str = "cpu", combine: str = "best", trend: str = "none") -> FitResult:
-    """Train `fits` fresh models per cell, all cells and fits at once; predict with each cell's best fit by
-    validation loss or the mean of its fits (`combine`, see COMBINE_FITS; only validation months decide)."""
+              device: str = "cpu", combine: str = "best", trend: str = "none", start: str = "fresh") -> FitResult:
+    """Train `fits` models per cell (fresh or from a regional model: `start`, see STARTS), all cells and fits
+    at once; predict with each cell's best fit by validation loss or the mean of its fits (`combine`, see
+    COMBINE_FITS; only validation months decide)."""
     if combine not in COMBINE_FITS:
         raise ValueError(f"unknown models.combine_fits {combine!r}: one of {', '.join(COMBINE_FITS)}")
+    if start not in STARTS:
+        raise ValueError(f"unknown models.start {start!r}: one of {', '.join(STARTS)}")
     prep = prepare(predictors, twsa, hp.window, flags, include_current, trend)
     n_cells = len(cells)
     x = torch.tensor(prep.x, device=device)
     y = torch.tensor(prep.y, device=device)
     cell_of_model = np.repeat(np.arange(n_cells), fits)
     seeds = cell_seeds(seed, cells, fits)
-    model = BatchedRegressor.from_hyperparameters(n_cells * fits, predictors.shape[-1], hp, model_type).to(device)
-    model.initialise(seeds)
-    train_mask, val_mask = prep.mask(TRAIN, fits), prep.mask(VAL, fits)
     lr = hp.learning_rate if learning_rate is None else learning_rate
+    model = BatchedRegressor.from_hyperparameters(n_cells * fits, predictors.shape[-1], hp, model_type).to(device)
+    if start == "regional":
+        regional = regional_start(prep, hp, model_type, fits, seed, lr, settings, device)
+        model.load_selected(select_models(regional, np.tile(np.arange(fits), n_cells)))
+    else:
+        model.initialise(seeds)
+    train_mask, val_mask = prep.mask(TRAIN, fits), prep.mask(VAL, fits)
     res = train(model, x, y, cell_of_model, train_mask, val_mask, lr, seeds, settings)
     loss = res.best_val_loss.reshape(n_cells, fits)
     best_fit = np.argmin(np.where(np.isfinite(loss), loss, np.inf), axis=1)
@@ -280,7 +314,7 @@ def train_chunk(cells_of: RegionArrays, chunk: int, n_chunks: int, hyperparamete
     res = fit_cells(cells_of.x, cells_of.y, cells_of.flags, ds["cell"].values, hp, model_type, fits=training["fits"],
                     seed=training["seed"], settings=TrainSettings.from_params(training),
                     include_current=training["include_current_month"], device=str(device),
-                    combine=training["combine_fits"], trend=training["trend"])
+                    combine=training["combine_fits"], trend=training["trend"], start=training["start"])
     out = chunk_dataset(ds, res, cells_of.y, model_type, hp.learning_rate)
     log.info("median PCC train+validation %.3f, test %.3f", float(out["pcc_train_validation"].median()),
              float(out["pcc_test"].median()))

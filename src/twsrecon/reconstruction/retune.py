@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_type: str, *, threshold: float,
                       published_lr, lr_trials: int, study_path, study_name: str, seed: int, fits: int, settings: TrainSettings,
                       tune_settings: TrainSettings, include_current: bool, device="cpu", lr_cells: int = 0,
-                      lr_trials_at_once: int = 1, combine: str = "best", trend: str = "none"):
+                      lr_trials_at_once: int = 1, combine: str = "best", trend: str = "none", start: str = "fresh"):
     """Steps 5-9 of GR*Ai*CE for one region: list the low-PCC cells, re-tune the learning rate on them
     (on `lr_cells` of them sampled as for tuning, all when 0: the pooled model of a large region's
     low-PCC cells would not fit a job),
@@ -62,7 +62,8 @@ def screen_and_retune(chunks, x, y, flags, cells, hp: Hyperparameters, model_typ
                                 trend=trend)
         log.info("%d low-PCC cells; re-tuned learning rate %.3g (was %.3g)", low.sum(), lr, hp.learning_rate)
     res = fit_cells(xl, yl, fl, cl, hp, model_type, fits=fits, seed=seed, settings=settings,
-                    include_current=include_current, learning_rate=lr, device=device, combine=combine, trend=trend)
+                    include_current=include_current, learning_rate=lr, device=device, combine=combine, trend=trend,
+                    start=start)
     sub = combined.isel(cell=np.flatnonzero(low))
     new = chunk_dataset(sub, res, yl, model_type, lr)
     improved = np.nan_to_num(new["pcc_train_validation"].values, nan=-2) > np.nan_to_num(old[low], nan=-2)
@@ -105,4 +106,4 @@ def retune_lr(chunks: list[xr.Dataset], region_path, split_path, region: str, mo
         tune_settings=TrainSettings.from_params(training, tuning=settings),
         include_current=training["include_current_month"], device=str(resolve_device(device_name, log)),
         lr_cells=settings["cells"], lr_trials_at_once=settings["lr_trials_at_once"], combine=training["combine_fits"],
-        trend=training["trend"])
+        trend=training["trend"], start=training["start"])
