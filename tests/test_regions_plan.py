@@ -10,7 +10,8 @@ from conftest import TINY_DEMO, dry_run, run_snakemake
 from twsrecon.data.io import read_csv
 from twsrecon.regions.cells import own_cells, plan_cells, region_cells
 from twsrecon.regions.classes import (BECK_CODES, CLASS_NOT_INCLUDED, CLASS_TOO_SMALL, FALLBACK_NEIGHBOURS,
-                                      MISSING_PREDICTOR, NEIGHBOURS, NO_GRACE, REGIONS, STATUS, USABLE, related_classes)
+                                      MISSING_PREDICTOR, MODEL_PREDICTORS, NEIGHBOURS, NO_GRACE, REGIONS, STATUS, USABLE,
+                                      related_classes)
 from twsrecon.regions.plan import PlanError, check_external_overlap, check_predictor_sets, pick_timeseries_regions
 
 CODE = {code: cls for cls, code in BECK_CODES.items()}
@@ -117,6 +118,9 @@ def test_a_predictor_set_needing_variables_the_files_lack_is_named(tmp_path):
     assert "model_twsa, which needs the ERA5 variable(s) swvl1, swvl2, swvl3, swvl4" in msg
     assert "avgad.nc" in msg and "hold only d2m, sd, ssr, t2m, tp" in msg
     check_predictor_sets({"all": sets["all"]}, files)  # the five forcings are enough for it
+    with pytest.raises(PlanError, match="models.types.LSTMwb uses cwsc, which needs the ERA5 variable"):
+        check_predictor_sets({m: MODEL_PREDICTORS[m] for m in ("LSTM", "LSTMwb")}, files, "models.types")
+    check_predictor_sets({"LSTMnoSIF": MODEL_PREDICTORS["LSTMnoSIF"]}, files, "models.types")
 
 
 def test_an_external_product_outside_the_domain_is_named(tmp_path):

@@ -4,7 +4,7 @@ from twsrecon.config import check_inputs, validate
 from twsrecon.evaluation.scores import BASELINES, TRUTH_PERIODS
 from snakemake.exceptions import IncompleteCheckpointException
 from twsrecon.regions.plan import N_TIMESERIES, pick_timeseries_regions, regions_to_train
-from twsrecon.regions.classes import MODEL_TYPES, PUBLISHED_MODEL_TYPES, REGIONS as ALL_REGIONS
+from twsrecon.regions.classes import MODEL_PREDICTORS, MODEL_TYPES, PUBLISHED_MODEL_TYPES, REGIONS as ALL_REGIONS
 
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -275,6 +275,8 @@ def check_plan_against_inputs():
     era5 = [] if DEMO or config["inputs"]["era5"]["source"] == "download" else input_file("era5")
     if GAPFILL["enabled"] and era5:
         check_predictor_sets(GAPFILL["predictor_sets"], era5)
+    if era5:
+        check_predictor_sets({m: MODEL_PREDICTORS[m] for m in MODELS}, era5, "models.types")
     for name, settings in EXTERNAL_SETTINGS.items():
         if os.path.exists(settings["path"]):
             check_external_overlap(name, settings, config["grid"])

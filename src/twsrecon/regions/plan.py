@@ -84,8 +84,9 @@ def era5_variables(paths) -> dict[str, list[str]] | None:
     return out
 
 
-def check_predictor_sets(predictor_sets: dict, era5_files) -> None:
-    """Every BCNN predictor set can be built from the ERA5 files: cwsc needs e and ro, model_twsa swvl1-4."""
+def check_predictor_sets(predictor_sets: dict, era5_files, setting: str = "gapfill.predictor_sets") -> None:
+    """Every predictor set (BCNN sets, or the model types' predictors with `setting` "models.types") can be
+    built from the ERA5 files: cwsc needs e and ro, model_twsa swvl1-4."""
     found = era5_variables(era5_files)
     if found is None:
         return
@@ -94,14 +95,14 @@ def check_predictor_sets(predictor_sets: dict, era5_files) -> None:
         for p in predictors:
             lacking = [v for v in ERA5_NEEDS.get(p, ()) if v not in found]
             if lacking:
-                problems.append(f"gapfill.predictor_sets.{name} uses {p}, which needs the ERA5 variable(s) "
+                problems.append(f"{setting}.{name} uses {p}, which needs the ERA5 variable(s) "
                                 f"{', '.join(lacking)}")
     if problems:
         files = ", ".join(str(f) for f in era5_files)
-        raise PlanError("gapfill.predictor_sets",
+        raise PlanError(setting,
                           f"{'; '.join(problems)}, and the ERA5 files ({files}) hold only "
                           f"{', '.join(sorted(found))}. Add those variables to the files "
-                          "(or use source: download) or drop the predictor from the set")
+                          "(or use source: download) or drop the predictor or the model type")
 
 
 def check_external_overlap(name: str, settings: dict, grid: dict) -> None:
