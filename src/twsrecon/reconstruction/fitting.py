@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -164,19 +165,22 @@ STARTS = ("fresh", "regional")
 
 
 def regional_start(prep: Prepared, hp: Hyperparameters, model_type: str, fits: int, seed: int, lr: float,
-                   settings: TrainSettings, device: str) -> dict:
+                   settings: TrainSettings, device: str, x: torch.Tensor | None = None,
+                   y: torch.Tensor | None = None) -> dict:
     """`fits` models trained on the pooled samples of all of `prep`'s cells (each cell scaled on its own, so
     the cells share one scale). The batch is `settings.batch_size` samples per cell: an epoch takes as many
-    steps as a cell's own model, so the start costs about one more model's training."""
+    steps as a cell's own model, so the start costs about one more model's training. `x`, `y`: prep's
+    samples already on the device (pooled as a view, no copy)."""
     n_cells, n_time = prep.y.shape
-    x = torch.tensor(prep.x.reshape(1, n_cells * n_time, *prep.x.shape[2:]), device=device)
-    y = torch.tensor(prep.y.reshape(1, n_cells * n_time), device=device)
+    x = torch.tensor(prep.x, device=device) if x is None else x
+    y = torch.tensor(prep.y, device=device) if y is None else y
+    x, y = x.reshape(1, n_cells * n_time, *x.shape[2:]), y.reshape(1, n_cells * n_time)
     train_mask = np.repeat(prep.mask(TRAIN).reshape(1, -1), fits, 0)
     val_mask = np.repeat(prep.mask(VAL).reshape(1, -1), fits, 0)
     seeds = cell_seeds(seed, np.array([-1]), fits)  # cell -1: no real cell's seeds
     model = BatchedRegressor.from_hyperparameters(fits, prep.x.shape[-1], hp, model_type).to(device)
     model.initialise(seeds)
-    pooled = TrainSettings(**{**settings.__dict__, "batch_size": settings.batch_size * n_cells})
+    pooled = dataclasses.replace(settings, batch_size=settings.batch_size * n_cells)
     res = train(model, x, y, np.zeros(fits, int), train_mask, val_mask, lr, seeds, pooled,
                 progress="regional model")
     log.info("regional start: %d models on %d cells' pooled months, validation MSE %s", fits, n_cells,
@@ -203,7 +207,7 @@ def fit_cells(predictors, twsa, flags, cells, hp: Hyperparameters, model_type: s
     lr = hp.learning_rate if learning_rate is None else learning_rate
     model = BatchedRegressor.from_hyperparameters(n_cells * fits, predictors.shape[-1], hp, model_type).to(device)
     if start == "regional":
-        regional = regional_start(prep, hp, model_type, fits, seed, lr, settings, device)
+        regional = regional_start(prep, hp, model_type, fits, seed, lr, settings, device, x, y)
         model.load_selected(select_models(regional, np.tile(np.arange(fits), n_cells)))
     else:
         model.initialise(seeds)
