@@ -74,6 +74,17 @@ class Prepared:
         """Samples of one set that a model can train or validate on, each cell's row `repeat` times."""
         return np.repeat((self.flags == flag) & self.usable, repeat, axis=0)
 
+    def pooled(self, models: int, device: str = "cpu", x: torch.Tensor | None = None,
+               y: torch.Tensor | None = None):
+        """Every cell's samples as one cell's, for `models` models of the pooled cells (tuning trials, the
+        regional start): x (1, C*T, window, F), y (1, C*T) and the training and validation masks (models,
+        C*T). `x`, `y`: these samples already on the device (pooled as a view, no copy)."""
+        n = self.y.size
+        x = torch.tensor(self.x, device=device) if x is None else x
+        y = torch.tensor(self.y, device=device) if y is None else y
+        return (x.reshape(1, n, *x.shape[2:]), y.reshape(1, n), np.repeat(self.mask(TRAIN).reshape(1, n), models, 0),
+                np.repeat(self.mask(VAL).reshape(1, n), models, 0))
+
 
 # How the target's trend is handled (models.trend): `none`, the model learns TWSA as it is (the authors');
 # `hold`, it learns TWSA minus the cell's linear trend fit on its training months, and the trend is added
@@ -170,13 +181,9 @@ def regional_start(prep: Prepared, hp: Hyperparameters, model_type: str, fits: i
     """`fits` models trained on the pooled samples of all of `prep`'s cells (each cell scaled on its own, so
     the cells share one scale). The batch is `settings.batch_size` samples per cell: an epoch takes as many
     steps as a cell's own model, so the start costs about one more model's training. `x`, `y`: prep's
-    samples already on the device (pooled as a view, no copy)."""
-    n_cells, n_time = prep.y.shape
-    x = torch.tensor(prep.x, device=device) if x is None else x
-    y = torch.tensor(prep.y, device=device) if y is None else y
-    x, y = x.reshape(1, n_cells * n_time, *x.shape[2:]), y.reshape(1, n_cells * n_time)
-    train_mask = np.repeat(prep.mask(TRAIN).reshape(1, -1), fits, 0)
-    val_mask = np.repeat(prep.mask(VAL).reshape(1, -1), fits, 0)
+    samples already on the device."""
+    n_cells = prep.y.shape[0]
+    x, y, train_mask, val_mask = prep.pooled(fits, device, x, y)
     seeds = cell_seeds(seed, np.array([-1]), fits)  # cell -1: no real cell's seeds
     model = BatchedRegressor.from_hyperparameters(fits, prep.x.shape[-1], hp, model_type).to(device)
     model.initialise(seeds)

@@ -17,14 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import torch
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from ..device import resolve_device
 from ..logs import Progress
-from ..periods import TRAIN, VAL
 from ..regions.classes import PUBLISHED_MODEL_TYPES
 from .fitting import prepare
 from .hyperparameters import Hyperparameters, MissingStudyError, read_published
@@ -72,13 +70,9 @@ def pooled_validation_loss(trial, predictors, twsa, flags, hp: Hyperparameters, 
     MSE on their validation months. Test months reach neither the training, the early stopping nor the
     objective. `on_masks(train_mask, val_mask, flags)` sees what the trainer receives (tests listen)."""
     prep = prepare(predictors, twsa, hp.window, flags, include_current, trend)
-    n = prep.x.shape[0] * prep.x.shape[1]
-    x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
-    y = torch.tensor(prep.y.reshape(1, n), device=device)
-    train_mask = prep.mask(TRAIN).reshape(1, n)
-    val_mask = prep.mask(VAL).reshape(1, n)
+    x, y, train_mask, val_mask = prep.pooled(1, device)
     if on_masks is not None:
-        on_masks(train_mask, val_mask, prep.flags.reshape(1, n))
+        on_masks(train_mask, val_mask, prep.flags.reshape(1, -1))
     model = BatchedRegressor.from_hyperparameters(1, predictors.shape[-1], hp, model_type).to(device)
     model.initialise([seed + trial.number])
 
@@ -101,11 +95,8 @@ def pooled_validation_losses(trials, predictors, twsa, flags, hp: Hyperparameter
     early stopping and pruner reports (only while it runs). Best validation MSE per trial; None where
     the pruner stopped it."""
     prep = prepare(predictors, twsa, hp.window, flags, include_current, trend)
-    n, k = prep.x.shape[0] * prep.x.shape[1], len(trials)
-    x = torch.tensor(prep.x.reshape(1, n, *prep.x.shape[2:]), device=device)
-    y = torch.tensor(prep.y.reshape(1, n), device=device)
-    train_mask = np.repeat(prep.mask(TRAIN).reshape(1, n), k, 0)
-    val_mask = np.repeat(prep.mask(VAL).reshape(1, n), k, 0)
+    k = len(trials)
+    x, y, train_mask, val_mask = prep.pooled(k, device)
     seeds = [seed + t.number for t in trials]
     model = BatchedRegressor.from_hyperparameters(k, predictors.shape[-1], hp, model_type).to(device)
     model.initialise(seeds)
