@@ -334,6 +334,7 @@ def test_regional_start_is_trained_on_pooled_training_months_and_starts_every_ce
     moves nothing, each cell's fit k keeps exactly its regional model's weights)."""
     from twsrecon.reconstruction.fitting import fit_cells, prepare, regional_start
     from twsrecon.reconstruction.hyperparameters import Hyperparameters
+    from twsrecon.reconstruction.models import model_axis
 
     x, y, flags = small_region(n_cells=3)
     hp = Hyperparameters(units=4, window=3, learning_rate=3e-3, n_layers=1, n_units=(3,), source="test")
@@ -350,8 +351,7 @@ def test_regional_start_is_trained_on_pooled_training_months_and_starts_every_ce
     res = fit_cells(x, y, flags, np.arange(3), hp, "LSTM", fits=2, seed=7, settings=settings,
                     learning_rate=1e-30, start="regional")
     for name, t in res.weights.items():
-        axis = 1 if name in ("w_ih", "w_hh", "b") else 0
         for m in range(6):
-            torch.testing.assert_close(t.select(axis, m), still[name].select(axis, m % 2))
+            torch.testing.assert_close(t.select(model_axis(name), m), still[name].select(model_axis(name), m % 2))
     with pytest.raises(ValueError, match="models.start"):
         fit_cells(x, y, flags, np.arange(3), hp, "LSTM", fits=2, seed=7, settings=settings, start="pooled")

@@ -273,9 +273,9 @@ def check_plan_against_inputs():
     from twsrecon.regions.plan import check_external_overlap, check_predictor_sets
 
     era5 = [] if DEMO or config["inputs"]["era5"]["source"] == "download" else input_file("era5")
-    if GAPFILL["enabled"] and era5:
-        check_predictor_sets(GAPFILL["predictor_sets"], era5)
     if era5:
+        if GAPFILL["enabled"]:
+            check_predictor_sets(GAPFILL["predictor_sets"], era5)
         check_predictor_sets({m: MODEL_PREDICTORS[m] for m in MODELS}, era5, "models.types")
     for name, settings in EXTERNAL_SETTINGS.items():
         if os.path.exists(settings["path"]):
