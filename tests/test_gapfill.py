@@ -81,6 +81,62 @@ def test_target_scaling_per_cell_or_global():
         prepare_gapfill(cube, ["pcp"], [0], "evaluation", target_scaling="per_region")
 
 
+def validation_holdout(cube, seed=3):
+    """Every land cell's own 25-month validation blocks, as the stored split draws them (on the cube's months)."""
+    rng = np.random.default_rng(seed)
+    t, h, w = cube["twsa"].shape
+    block = np.arange(t) // 25
+    return rng.random((block.max() + 1, h, w))[block] < 0.25
+
+
+def test_held_out_validation_months_are_never_seen_by_the_fit():
+    """gapfill.calibration: validation. The held-out cell-months are out of the loss, the trend and the
+    target's scaling: changing their TWSA changes nothing the fit trains on, nor its prediction."""
+    from twsrecon.gapfill.experiment import fit_bcnn
+
+    cube = tiny_cube()
+    holdout = validation_holdout(cube)
+    data = prepare_gapfill(cube, ["pcp", "tmp"], [1, 0], "production", target_scaling="cell", holdout=holdout)
+    era = np.isin(cube["time"].values, data.time.values)
+    assert data.holdout.any() and not (data.holdout & data.loss_mask).any()
+    np.testing.assert_array_equal(data.holdout, holdout[era] & data.mask)
+    np.testing.assert_array_equal(data.scored_mask, data.mask)  # held out of the fit, still scored
+    changed = cube.copy(deep=True)
+    changed["twsa"].values[holdout] += 50.0
+    again = prepare_gapfill(changed, ["pcp", "tmp"], [1, 0], "production", target_scaling="cell", holdout=holdout)
+    np.testing.assert_allclose(again.trend, data.trend)
+    np.testing.assert_allclose(again.target_scaler.std, data.target_scaler.std)
+    np.testing.assert_array_equal(np.where(data.loss_mask, again.y, 0), np.where(data.loss_mask, data.y, 0))
+    kw = dict(particles=2, n_features=4, epochs=2, learning_rate=0.0025, batch_size=12, seed=0)
+    mean, std, _ = fit_bcnn(data, **kw)
+    mean2, std2, _ = fit_bcnn(again, **kw)
+    np.testing.assert_allclose(mean2, mean, rtol=1e-5)
+    np.testing.assert_allclose(std2, std, rtol=1e-5)
+    # without the holdout the same change moves the fit
+    seen = prepare_gapfill(changed, ["pcp", "tmp"], [1, 0], "production", target_scaling="cell")
+    assert not np.allclose(seen.trend, data.trend)
+
+
+def test_interval_factor_puts_95_percent_of_the_held_out_months_inside():
+    from twsrecon.evaluation.metrics import Z95
+    from twsrecon.gapfill.experiment import interval_factor
+
+    cube = tiny_cube()
+    data = prepare_gapfill(cube, ["pcp"], [0], "production", holdout=validation_holdout(cube))
+    rng = np.random.default_rng(5)
+    std = np.full(data.observed.shape, 2.0)
+    mean = np.nan_to_num(data.observed) + rng.normal(0, 1.0, std.shape)  # errors half the stated spread
+    factor, n = interval_factor(data, mean, std)
+    assert n == (data.holdout & data.mask).sum()
+    assert factor == pytest.approx(0.5, rel=0.08)  # the interval was twice too wide
+    sel = data.holdout & data.mask
+    inside = np.abs(mean - data.observed)[sel] <= Z95 * factor * std[sel]
+    assert inside.mean() == pytest.approx(0.95, abs=2 / n)
+    data.holdout = np.zeros_like(data.holdout)
+    with pytest.raises(ValueError, match="validation months"):
+        interval_factor(data, mean, std)
+
+
 def test_per_cell_scaler_falls_back_to_the_global_scale_where_a_cell_has_too_few_months():
     values = np.full((10, 1, 3), np.nan)
     values[:, 0, 0] = np.arange(10.0)
@@ -151,6 +207,9 @@ def test_bcnn_products_on_the_tiny_demo(tiny_run):
         for pset in ("all", "noSIF"):
             summary = read_csv(tiny_run / f"results/gapfill/{exp}/{pset}/summary.csv")
             assert not any(c.startswith("truth") for c in summary.columns)  # a fit never sees the truth
+            # gapfill.calibration: validation: a fit without the validation months scaled the std
+            assert np.isfinite(summary["interval_factor"].iloc[0]) and summary["interval_factor"].iloc[0] != 1.0
+    assert "validation months" in bcnn["twsa_bcnn_std"].attrs["comment"]
     scores = xr.open_dataset(tiny_run / "results/gapfill/evaluation/all/scores.nc")
     for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "r_detrended_all_months",
               "nse_detrended_all_months", "nrmse_detrended_all_months", "coverage95"):

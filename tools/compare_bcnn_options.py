@@ -2,9 +2,11 @@
 stored split's validation months inside the fit's test period (months it never trained on; the split's
 test months, the gap and any truth are never read). How the demo's gapfill.overrides were chosen
 (docs/method.md). Each variant changes the config's settings of a set (its overrides included).
+`--experiment production` scores the production fit without the validation months (what
+gapfill.calibration: validation fits first) on all of them instead: months between observed ones, as the gap is.
 
     .venv/bin/python tools/compare_bcnn_options.py [--results results] [--configfile config/config.yaml] \\
-        [--sets all noSIF paper] [--variant name key=value ...]
+        [--sets all noSIF paper] [--experiment evaluation] [--variant name key=value ...]
 
 Prints, per variant and predictor set, the median over cells of NSE and RMSE on those months and the share
 of them inside the 95 % interval.
@@ -37,10 +39,12 @@ VARIANTS = {
 }
 
 
-def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataArray) -> dict:
+def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataArray,
+                      experiment: str = "evaluation") -> dict:
     time = pd.DatetimeIndex(product["time"].values)
     obs = on_time(grace, time)
-    flags = bcnn_split(time, obs, split_on(split, time))
+    stored = split_on(split, time)
+    flags = bcnn_split(time, obs, stored) if experiment == "evaluation" else stored
     months = (flags == VAL).transpose("time", "lat", "lon").values
     sim = product["twsa_bcnn"].transpose("time", "lat", "lon").values.astype(float)
     std = product["twsa_bcnn_std"].transpose("time", "lat", "lon").values.astype(float)
@@ -60,6 +64,7 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     ap.add_argument("--configfile", default="config/config.yaml")
     ap.add_argument("--sets", nargs="*", default=None)
+    ap.add_argument("--experiment", choices=["evaluation", "production"], default="evaluation")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--variant", nargs="+", action="append", default=[],
                     help="a named variant of your own: NAME key=value ... (YAML values)")
@@ -85,9 +90,15 @@ def main() -> None:
             for key, value in change.items():
                 params[key] = params[key] * 3 if value == "x3" else value
             settings = BCNNSettings.from_params(params)
+            if args.experiment == "production" and settings.calibration != "validation":
+                raise SystemExit(f"variant {name}, set {pset}: only gapfill.calibration: validation fits the "
+                                 "production fit without the validation months")
             start = time.perf_counter()
-            run = run_bcnn(cube, ice, g["predictor_sets"][pset], "evaluation", pset, settings, seed=config["seed"])
-            rows.append({"variant": name, "predictors": pset, **validation_scores(run.product, cube["twsa"], split),
+            run = run_bcnn(cube, ice, g["predictor_sets"][pset], args.experiment, pset, settings,
+                           seed=config["seed"], split=split)
+            rows.append({"variant": name, "predictors": pset,
+                         **validation_scores(run.product if args.experiment == "evaluation" else run.held_out,
+                                             cube["twsa"], split, args.experiment),
                          "seconds": round(time.perf_counter() - start, 1)})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
     table = pd.DataFrame(rows)

@@ -14,6 +14,7 @@ rule bcnn:
     message:
         "BCNN {wildcards.experiment} fit with predictors {wildcards.predictors}"
     input:
+        unpack(bcnn_split),
         cube=CUBE,
         classes=KOPPEN_CLASSES,
         code=script_imports("bcnn.py"),

@@ -23,7 +23,11 @@ def main(snakemake):
         cube = cube.load()
     with xr.open_dataset(snakemake.input.classes) as classes:
         ice = np.isin(classes["kg_class"].values, settings.ice_classes)
-    run = run_bcnn(cube, ice, params.predictors, exp, pset, settings, seed=params.seed,
+    split = None
+    if hasattr(snakemake.input, "split"):
+        with xr.open_dataset(snakemake.input.split) as stored:
+            split = stored["split"].load()
+    run = run_bcnn(cube, ice, params.predictors, exp, pset, settings, seed=params.seed, split=split,
                    device=snakemake.resources.device,
                    particle_group=snakemake.resources.particle_group or None,
                    checkpoint=bool(snakemake.resources.checkpoint), log=log)

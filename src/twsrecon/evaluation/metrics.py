@@ -79,6 +79,7 @@ def nrmse(sim, obs, axis=-1, min_pairs=MIN_PAIRS):
     return _defined(np.where(span > 0, value, np.nan), n, min_pairs)
 
 
+Z95 = 1.959964  # the standard normal's 97.5 % quantile: mean ± Z95·std is the 95 % interval
 METRICS = {"r": pearson_r, "nse": nse, "kge": kge, "rmse": rmse, "nrmse": nrmse}
 
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
+from ..evaluation.metrics import Z95
+from ..evaluation.scores import split_on
 from ..logs import Progress
+from ..periods import VAL
 from .inputs import BcnnGrid, GapfillData, bcnn_grid, prepare_gapfill
 from .products import product, score_test_months
 
@@ -94,6 +98,21 @@ def to_analysis_grid(fit: GapfillData, analysis: GapfillData, grid: BcnnGrid, me
     return (grid.refine(mean_cm - fit.trend, n_lat) + analysis.trend, grid.refine(std_cm, n_lat))
 
 
+def interval_factor(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray) -> tuple[float, int]:
+    """The factor on the predictive standard deviation that puts 95 % of the held-out months' GRACE values
+    inside mean ± 1.96 std (split-conformal calibration), and how many cell-months it rests on.
+
+    Why: SVGD's noise precision lags behind the fit (the interval comes out about twice the training
+    residual), and the training months cannot say by how much the error grows on months the fit never saw;
+    the held-out months can. One factor per fit: the per-cell shape of the interval stays the network's."""
+    sel = data.holdout & data.scored_mask & np.isfinite(mean_cm) & (std_cm > 0)
+    if not sel.any():
+        raise ValueError("gapfill.calibration: validation needs validation months of the stored split inside "
+                         "the fit's training months, and there are none")
+    z = np.abs(mean_cm[sel] - data.observed[sel]) / std_cm[sel]
+    return float(np.quantile(z, 0.95) / Z95), int(sel.sum())
+
+
 @dataclass(frozen=True)
 class BCNNSettings:
     """The gapfill.* settings that shape a BCNN fit (its rule's params; device and memory savers are resources)."""
@@ -112,6 +131,7 @@ class BCNNSettings:
     noise: str
     latitude_weighting: bool
     lr_schedule: str
+    calibration: str
 
     @classmethod
     def from_params(cls, params: dict) -> "BCNNSettings":
@@ -127,45 +147,82 @@ class BCNNRun:
     summary: dict
     weights: dict  # the network's state, on the CPU
     channels: list
+    held_out: xr.Dataset | None = None  # gapfill.calibration: the record of the fit without the validation months
 
 
 def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experiment: str, predictor_set: str,
              settings: BCNNSettings, *, seed: int, device: str = "cpu", particle_group: int | None = None,
-             checkpoint: bool = False, log=None) -> BCNNRun:
+             checkpoint: bool = False, log=None, split: xr.DataArray | None = None) -> BCNNRun:
     """One BCNN experiment on a loaded cube: fit on the BCNN grid (`settings.resolution`, `settings.domain`),
     predict on the analysis grid and score the test months against GRACE (a truth is for the scoring rules only).
 
     `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
-    checked (and logged) once the data are ready.
+    checked (and logged) once the data are ready. `split`: the stored per-cell split (grace_time, lat, lon), which
+    `settings.calibration` "validation" needs: a fit without its validation months calibrates the interval.
     """
     from ..device import resolve_device  # torch: only the fit needs it
 
+    if settings.calibration not in ("none", "validation"):
+        raise ValueError(f"unknown gapfill.calibration {settings.calibration!r}: none or validation")
+    holdout = None
+    if settings.calibration == "validation":
+        if split is None:
+            raise ValueError("gapfill.calibration: validation needs the stored split (results/split/split.nc)")
+        flags = split_on(split, pd.DatetimeIndex(cube["time"].values)).transpose("time", "lat", "lon")
+        if flags.shape[1:] != (cube.sizes["lat"], cube.sizes["lon"]):
+            raise ValueError(f"the stored split's grid {flags.shape[1:]} is not the cube's "
+                             f"({cube.sizes['lat']}, {cube.sizes['lon']}): rerun the split")
+        holdout = flags.values == VAL
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
     grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
     coarse = grid.coarsen(cube)
-    fit_data = prepare_gapfill(coarse, predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
-                               target_scaling=settings.target_scaling)
-    if log is not None:
-        log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
-                 "months, %d test months, %d input channels (%s); %d ice-sheet cells left out of the loss",
-                 experiment, *grid.grid.shape, grid.grid.resolution, grid.grid.lat_min, grid.grid.lat_max,
-                 cube.sizes["lat"], cube.sizes["lon"], fit_data.train.sum(), fit_data.test.sum(),
-                 len(fit_data.channels), ", ".join(fit_data.channels), fit_data.ice.sum())
+    weights = latitude_weights(coarse["lat"].values, coarse.sizes["lon"]) if settings.latitude_weighting else None
     device = str(resolve_device(device, log, "gapfill.device"))
-    mean, std, trainer = fit_bcnn(fit_data, particles=settings.particles, n_features=settings.n_features,
-                                  epochs=settings.epochs, learning_rate=settings.learning_rate,
-                                  batch_size=settings.batch_size, seed=seed, device=device, log=log,
-                                  particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16,
-                                  noise=settings.noise, lr_schedule=settings.lr_schedule,
-                                  pixel_weights=latitude_weights(coarse["lat"].values, coarse.sizes["lon"])
-                                  if settings.latitude_weighting else None)
-    data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
-        prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False,
-                        target_scaling=settings.target_scaling)
-    mean, std = to_analysis_grid(fit_data, data, grid, mean, std)
+
+    def fit(held: np.ndarray | None):
+        """Fit on the BCNN grid, never seeing the `held` cell-months: (data, mean, std) on the analysis grid,
+        the trainer and the input channels."""
+        fit_data = prepare_gapfill(coarse, predictors, settings.lags, experiment, ice=grid.coarsen_mask(ice),
+                                   target_scaling=settings.target_scaling,
+                                   holdout=None if held is None else grid.coarsen_mask(held))
+        if log is not None:
+            log.info("%s fit on the BCNN grid %d x %d (%g deg, lat %g..%g; the analysis grid is %d x %d): %d training "
+                     "months, %d test months, %d input channels (%s); %d ice-sheet cells left out of the loss; "
+                     "%d validation cell-months held out", experiment, *grid.grid.shape, grid.grid.resolution,
+                     grid.grid.lat_min, grid.grid.lat_max, cube.sizes["lat"], cube.sizes["lon"], fit_data.train.sum(),
+                     fit_data.test.sum(), len(fit_data.channels), ", ".join(fit_data.channels), fit_data.ice.sum(),
+                     0 if fit_data.holdout is None else fit_data.holdout.sum())
+        mean, std, trainer = fit_bcnn(fit_data, particles=settings.particles, n_features=settings.n_features,
+                                      epochs=settings.epochs, learning_rate=settings.learning_rate,
+                                      batch_size=settings.batch_size, seed=seed, device=device, log=log,
+                                      particle_group=particle_group, checkpoint=checkpoint, bf16=settings.bf16,
+                                      noise=settings.noise, lr_schedule=settings.lr_schedule, pixel_weights=weights)
+        data = fit_data if grid.identity and len(grid.rows) == cube.sizes["lat"] else \
+            prepare_gapfill(cube, predictors, settings.lags, experiment, ice=ice, inputs=False,
+                            target_scaling=settings.target_scaling, holdout=held)
+        return (data, *to_analysis_grid(fit_data, data, grid, mean, std), trainer, fit_data.channels)
+
+    factor, held_out = 1.0, None
+    if holdout is not None:
+        # A first fit without the validation months measures how wide the interval must be on months it
+        # never saw; the record comes from the fit on every month (its mean loses nothing to the holdout),
+        # its standard deviation scaled by that factor.
+        held_data, held_mean, held_std, _, _ = fit(holdout)
+        factor, n_held = interval_factor(held_data, held_mean, held_std)
+        held_out = product(held_data, held_mean, held_std * factor, coords, experiment, predictor_set)
+        if log is not None:
+            log.info("interval calibrated on %d held-out validation cell-months: standard deviation x %.3f; "
+                     "now the fit on every month", n_held, factor)
+    data, mean, std, trainer, channels = fit(None)
+    std = std * factor
     scores = score_test_months(data, mean, std, coords)
     rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
             for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
-    weights = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
-    return BCNNRun(product(data, mean, std, coords, experiment, predictor_set), scores, rows, weights,
-                   fit_data.channels)
+    rows["interval_factor"] = factor
+    record = product(data, mean, std, coords, experiment, predictor_set)
+    if holdout is not None:
+        record["twsa_bcnn_std"].attrs["comment"] = (
+            f"scaled by {factor:.4f}: the factor that puts 95 % of the stored split's validation months inside "
+            "mean +- 1.96 std against GRACE in a fit that never saw them (gapfill.calibration: validation)")
+    state = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
+    return BCNNRun(record, scores, rows, state, channels, held_out)

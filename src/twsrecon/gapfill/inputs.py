@@ -71,11 +71,17 @@ class GapfillData:
     target_scaler: Standardiser
     channels: list
     ice: np.ndarray | None = None  # (H, W) ice-sheet cells: out of the loss, the scores and the BCNN field
+    holdout: np.ndarray | None = None  # (T, H, W) observed cell-months the fit never sees (gapfill.calibration)
+
+    @property
+    def scored_mask(self) -> np.ndarray:
+        """Observed land without the ice sheets: where the fit is judged."""
+        return self.mask if self.ice is None else self.mask & ~self.ice[None]
 
     @property
     def loss_mask(self) -> np.ndarray:
-        """The cells the likelihood sees: observed land, ice sheets left out."""
-        return self.mask if self.ice is None else self.mask & ~self.ice[None]
+        """The cells the likelihood sees: observed land, ice sheets and held-out months left out."""
+        return self.scored_mask if self.holdout is None else self.scored_mask & ~self.holdout
 
 
 @dataclass
@@ -110,8 +116,8 @@ class BcnnGrid:
         return out
 
     def coarsen_mask(self, mask: np.ndarray) -> np.ndarray:
-        """A boolean analysis-grid map (lat, lon) on the BCNN grid: true where it covers half a cell."""
-        sub = np.asarray(mask, bool)[self.rows]
+        """A boolean analysis-grid map (…, lat, lon) on the BCNN grid: true where it covers half a cell."""
+        sub = np.asarray(mask, bool)[..., self.rows, :]
         return sub if self.identity else self.to_bcnn._apply(sub.astype(np.float64)) >= 0.5
 
     def refine(self, field: np.ndarray, n_lat: int) -> np.ndarray:
@@ -154,11 +160,14 @@ def bcnn_grid(lat: np.ndarray, lon: np.ndarray, resolution_deg: float, domain: d
 
 
 def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], experiment: str,
-                    ice: np.ndarray | None = None, inputs: bool = True, target_scaling: str = "global") -> GapfillData:
+                    ice: np.ndarray | None = None, inputs: bool = True, target_scaling: str = "global",
+                    holdout: np.ndarray | None = None) -> GapfillData:
     """The BCNN's inputs and targets on the cube's grid; `ice` (H, W) marks ice-sheet cells (left out of
     the loss and the scores); `inputs=False` skips the predictor images (scoring on the analysis grid).
     `target_scaling`: the detrended target standardised with one mean and spread for the whole grid
-    ("global", the published code's choice) or per cell ("cell"), on the training months."""
+    ("global", the published code's choice) or per cell ("cell"), on the training months.
+    `holdout` (time, H, W) on the cube's months: cell-months whose TWSA neither the loss, nor the trend,
+    nor the target's scaling sees (the stored split's validation months, to calibrate the interval on)."""
     twsa = cube["twsa"].values.astype(np.float64)
     all_time = pd.DatetimeIndex(cube["time"].values)
     has = np.isfinite(twsa).any((1, 2))
@@ -182,11 +191,12 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
     fit_months = np.zeros(len(all_time), bool)
     fit_months[era] = train
     use = fit_months[:, None, None] & np.isfinite(twsa) & land[None]
+    held = np.zeros(twsa.shape, bool) if holdout is None else np.asarray(holdout, bool) & use
 
-    slope, intercept = linear_trend(twsa, years_all, use)
+    slope, intercept = linear_trend(twsa, years_all, use & ~held)
     trend = trend_values(slope, intercept, years_all[era])
     detrended = observed - trend
-    train_target = np.where(train[:, None, None], detrended, np.nan)
+    train_target = np.where(train[:, None, None] & ~held[era], detrended, np.nan)
     if target_scaling == "cell":
         target_scaler = Standardiser.per_cell(train_target)
     elif target_scaling == "global":
@@ -208,4 +218,5 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
     x = np.stack(fields, axis=1).astype(np.float32) if fields else np.zeros((len(time), 0) + land.shape, np.float32)
     mask = land[None] & np.isfinite(observed)
     return GapfillData(time, x, y.astype(np.float32), observed, mask, land, train, test, trend, target_scaler,
-                       channels, None if ice is None else np.asarray(ice, bool) & land)
+                       channels, None if ice is None else np.asarray(ice, bool) & land,
+                       None if holdout is None else held[era] & mask)

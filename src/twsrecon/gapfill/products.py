@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 
 from ..evaluation.baselines import decimal_years, linear_trend, trend_values
-from ..evaluation.metrics import nrmse, nse, pearson_r
+from ..evaluation.metrics import Z95, nrmse, nse, pearson_r
 from ..periods import GAP, in_periods
 from .inputs import GapfillData
 
@@ -32,7 +32,7 @@ def score_test_months(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray
     Detrended twice: with the trend the fit used (training months only, `_detrended`) and, to compare with
     the paper's Table 1, with the trend of all GRACE months (`_detrended_all_months`; that trend has seen the
     test months, and it takes more of their variance away: on the demo it gives lower NSE, not higher)."""
-    sel = data.test[:, None, None] & data.loss_mask
+    sel = data.test[:, None, None] & data.scored_mask
     obs = np.where(sel, data.observed, np.nan)
     out = grid_coords.copy()
     paper_trend = all_months_trend(data)
@@ -46,7 +46,7 @@ def score_test_months(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray
             out[f"{name}{label}"] = (("lat", "lon"), f(_cells_last(sim), _cells_last(ref)),
                                      {"long_name": f"{name.upper()} on the test months{how}",
                                       "units": "1", "grid_mapping": "crs"})
-    inside = np.abs(obs - mean_cm) <= 1.96 * std_cm
+    inside = np.abs(obs - mean_cm) <= Z95 * std_cm
     with np.errstate(invalid="ignore", divide="ignore"):
         cover = np.where(sel, inside, False).sum(0) / sel.sum(0)
     out["coverage95"] = (("lat", "lon"), np.where(sel.sum(0) > 0, cover, np.nan),
