@@ -98,6 +98,27 @@ def test_score_periods_use_their_own_months_and_references():
     assert s["r"].sel(period="train").values == pytest.approx(np.ones((2, 1)))
 
 
+def test_interval_coverage_is_scored_where_a_product_has_a_standard_deviation():
+    truth = field(np.sin(np.arange(96) / 3.0))
+    rng = np.random.default_rng(0)
+    sim = truth + rng.normal(0, 1.0, truth.shape)
+    months = xr.ones_like(truth, dtype=bool)
+    for std, expected in ((1.0, 0.95), (0.5, 0.68), (3.0, 1.0)):
+        s = score_periods({"gap": sim}, {"gap": truth}, {"gap": months}, {"gap": xr.full_like(truth, std)})
+        assert s["coverage95"].values.mean() == pytest.approx(expected, abs=0.04)
+    std = xr.full_like(truth, 1.0)
+    std[:48] = np.nan  # no interval there: those months do not count
+    s = score_periods({"gap": sim}, {"gap": truth}, {"gap": months}, {"gap": std})
+    inside = (np.abs(sim - truth)[48:] <= 1.959964).mean("time")
+    np.testing.assert_allclose(s["coverage95"].sel(period="gap").values, inside.values)
+    assert "coverage95" not in score_periods({"gap": sim}, {"gap": truth}, {"gap": months})
+    # the table pools the cell-months: cells with more months weigh more
+    ds = s.assign(months=s["months"].copy(data=np.array([[[30], [10]]])),
+                  coverage95=s["coverage95"].copy(data=np.array([[[1.0], [0.5]]])))
+    table = medians({"P": ds}, np.array([["x"], ["x"]], dtype=object), ("x",), "region")
+    assert table.set_index("region").loc["all", "coverage95"] == pytest.approx((30 + 5) / 40)
+
+
 def test_medians_per_group_and_comparisons_by_hand():
     r = np.array([[0.1, 0.5], [0.9, np.nan]])
     nse_a = np.array([[0.0, 0.2], [0.4, np.nan]])
@@ -241,6 +262,8 @@ def test_skill_table_scores_every_product_against_the_truth(evaluated):
     assert set(table[table["period"] == "pre_grace"]["product"]).isdisjoint({"BCNN_all", "BCNN_noSIF"})  # GRACE era only
     assert set(table["aridity_class"]) <= {"HA", "A", "SA", "SH", "H", "all"} and "all" in set(table["aridity_class"])
     assert table[["r", "nse", "kge", "rmse", "nrmse"]].notna().all().all()
+    gap = table[(table["period"] == "gap") & (table["aridity_class"] == "all")].set_index("product")
+    assert 0 <= gap.loc["BCNN_all", "coverage95"] <= 1 and np.isnan(gap.loc["LSTM", "coverage95"])  # no interval
     head = (evaluated / "results" / "evaluation" / "skill_table.csv").read_text().splitlines()[0]
     assert head.startswith("# workflow_config")  # provenance travels with the table
 

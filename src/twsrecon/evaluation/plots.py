@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from ..data.io.netcdf import atomic_output  # noqa: E402
+from .metrics import Z95  # noqa: E402
 
 METRIC_STYLE = {"r": ("Pearson correlation r (1)", "RdYlBu", -1, 1),
                 "nse": ("Nash–Sutcliffe efficiency NSE (1)", "RdYlBu", -1, 1),
@@ -164,9 +165,9 @@ def _period(*arrays) -> str:
 def timeseries_axes(ax, region, series, band, reference=None, gap=None, legend_cols=4) -> None:
     colours = plt.get_cmap("tab10")
     if band is not None:
-        lo = (band.mean - 1.96 * band.std_independent).values
-        hi = (band.mean + 1.96 * band.std_independent).values
-        upper = float(np.nanmedian(1.96 * band.std_correlated.values)) if np.isfinite(band.std_correlated).any() \
+        lo = (band.mean - Z95 * band.std_independent).values
+        hi = (band.mean + Z95 * band.std_independent).values
+        upper = float(np.nanmedian(Z95 * band.std_correlated.values)) if np.isfinite(band.std_correlated).any() \
             else float("nan")
         ax.fill_between(band.mean["time"].values, lo, hi, color="tab:orange", alpha=0.35, lw=0,
                         label=f"{band.name} 95 % interval of the regional mean, cells independent (lower bound; "

@@ -18,7 +18,7 @@ from ..data.timeaxis import month_start
 from ..periods import EVALUATION, GAP, PRE_GRACE, TEST, TRAIN, VAL, in_periods
 from ..reconstruction.features import holdout_months
 from .baselines import climatology_baseline, trend_plus_season
-from .metrics import score
+from .metrics import Z95, score
 
 METRICS = ("r", "nse", "kge", "rmse", "nrmse")
 GRACE_PERIODS = {"train": TRAIN, "validation": VAL, "test": TEST}
@@ -90,8 +90,9 @@ def baselines(grace: xr.DataArray, split: xr.DataArray) -> dict[str, xr.DataArra
 
 
 def score_periods(sims: dict[str, xr.DataArray], refs: dict[str, xr.DataArray],
-                  masks: dict[str, xr.DataArray]) -> xr.Dataset:
-    """Per-cell metrics of each period: `sims[p]` against `refs[p]` on the months where `masks[p]`."""
+                  masks: dict[str, xr.DataArray], stds: dict[str, xr.DataArray] | None = None) -> xr.Dataset:
+    """Per-cell metrics of each period: `sims[p]` against `refs[p]` on the months where `masks[p]`; where the
+    product has a standard deviation (`stds[p]`), the share of those months inside mean ± 1.96 std too."""
     parts = []
     for period, mask in masks.items():
         sim, ref = sims.get(period), refs.get(period)
@@ -100,6 +101,11 @@ def score_periods(sims: dict[str, xr.DataArray], refs: dict[str, xr.DataArray],
         sim, ref, mask = xr.align(sim, ref, mask, join="inner")
         s = score(sim.where(mask), ref.where(mask), metrics=METRICS)
         s["months"] = (sim.notnull() & ref.notnull() & mask).sum("time").where(s["r"].notnull(), 0)
+        if stds and period in stds:
+            std = stds[period].reindex_like(sim)
+            both = sim.notnull() & ref.notnull() & std.notnull() & mask
+            n = both.sum("time")
+            s["coverage95"] = ((np.abs(sim - ref) <= Z95 * std) & both).sum("time") / n.where(n > 0)
         parts.append(s.expand_dims(period=[period]))
     if not parts:
         raise ValueError("no period to score")
@@ -121,6 +127,11 @@ def score_dataset(scores: xr.Dataset, coords: xr.Dataset, product: str, descript
         ds[m] = (("period", "lat", "lon"), scores[m].transpose("period", "lat", "lon").values.astype(np.float32),
                  {"long_name": f"{long[m]} of {product}", "units": "cm" if m == "rmse" else "1",
                   "grid_mapping": "crs"})
+    if "coverage95" in scores:
+        ds["coverage95"] = (("period", "lat", "lon"),
+                            scores["coverage95"].transpose("period", "lat", "lon").values.astype(np.float32),
+                            {"long_name": f"share of the months scored inside the 95 % interval of {product} "
+                                          "(mean +- 1.96 standard deviations)", "units": "1", "grid_mapping": "crs"})
     ds["months"] = (("period", "lat", "lon"), scores["months"].transpose("period", "lat", "lon").values.astype(np.int32),
                     {"long_name": f"months scored per cell (product, reference and period all present)",
                      "units": "1", "grid_mapping": "crs"})
@@ -160,11 +171,13 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
         stored = _read(split, "split")
         flags = split_on(stored["split"], time)
         design = split_design(stored.attrs)
+    stds = {}  # a product's standard deviation, where it has one: its interval's coverage is scored
     if kind == "reconstruction":
         sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(reconstruction, "twsa"))
         description = f"GR*Ai*CE {product} reconstruction"
     elif kind == "ensemble":
         sims = dict.fromkeys([*GRACE_PERIODS, *TRUTH_PERIODS], _field(ensemble, "twsa"))
+        stds = dict.fromkeys(sims, _field(ensemble, "twsa_spread"))
         description = ("skill-weighted ensemble of the reconstructions and BCNN gap fills (weights from validation "
                        "months; its validation scores are in-sample)")
     elif kind == "bcnn":
@@ -176,9 +189,11 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
             flags = bcnn_split(fit_time, on_time(grace, fit["time"].values), stored)
             flags = on_time(flags, time, fill=0).astype("int8")
             sims.update(dict.fromkeys(GRACE_PERIODS, fit))
+            stds.update(dict.fromkeys(GRACE_PERIODS, _field(evaluation, "twsa_bcnn_std")))
             design = BCNN_DESIGN
         if production:
             sims.update(dict.fromkeys(TRUTH_PERIODS, _field(production, "twsa_bcnn")))
+            stds.update(dict.fromkeys(TRUTH_PERIODS, _field(production, "twsa_bcnn_std")))
         description = (f"BCNN mean with predictors {product.removeprefix('BCNN_')}: evaluation fit on its test "
                        "period against GRACE, production fit against the truth")
     else:
@@ -207,7 +222,7 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
                                                coords={"time": bcnn["time"]})
         sims[AGREEMENT_PERIOD] = sims["test"]
 
-    scores = score_periods(sims, refs, masks)
+    scores = score_periods(sims, refs, masks, stds)
     if log is not None:
         for period in scores["period"].values:
             s = scores.sel(period=period)

@@ -39,7 +39,8 @@ def aridity_labels(aridity_path) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def medians(scores: dict[str, xr.Dataset], labels: np.ndarray, order, group: str) -> pd.DataFrame:
-    """Median of each metric per group, product and period (Mo et al. 2022, Table 1), plus 'all'."""
+    """Median of each metric per group, product and period (Mo et al. 2022, Table 1), plus 'all'; for a product
+    with an interval, the share of its scored cell-months inside it (`coverage95`)."""
     rows = []
     flat = labels.ravel()
     for product, ds in scores.items():
@@ -54,8 +55,13 @@ def medians(scores: dict[str, xr.Dataset], labels: np.ndarray, order, group: str
                 if "months" in ds:
                     row["median_months"] = float(np.median(ds["months"].sel(period=period).values.ravel()[sel]))
                 row.update({m: float(np.nanmedian(values[m][sel])) for m in METRICS})
+                if "coverage95" in ds:  # pooled over the cell-months: a median of 11-month shares says little
+                    cov = ds["coverage95"].sel(period=period).values.ravel()
+                    months = ds["months"].sel(period=period).values.ravel()
+                    ok = sel & np.isfinite(cov)
+                    row["coverage95"] = float(np.sum(cov[ok] * months[ok]) / np.sum(months[ok])) if ok.any() else np.nan
                 rows.append(row)
-    cols = [group, "product", "period", "cells", "median_months", *METRICS]
+    cols = [group, "product", "period", "cells", "median_months", *METRICS, "coverage95"]
     return pd.DataFrame(rows, columns=cols)
 
 
