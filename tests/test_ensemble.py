@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.evaluation.ensemble import choose_power, combine, ensemble, inverse_mse_weights
+from twsrecon.evaluation.ensemble import choose_power, combine, ensemble, inverse_mse_weights, spread_factor
+from twsrecon.evaluation.metrics import Z95
 from twsrecon.periods import TEST, TRAIN, VAL
 
 
@@ -61,6 +62,28 @@ def test_combine_renormalises_missing_members_and_adds_member_variance():
     assert mean[0, 0, 0] == pytest.approx(0.25 * 1 + 0.75 * 3)
     assert spread[0, 0, 0] == pytest.approx(np.sqrt(0.25 * 1.5**2 + 0.75 * 0.5**2 + 0.75 * 4.0))
     assert mean[1, 0, 0] == pytest.approx(1.0) and spread[1, 0, 0] == pytest.approx(0.0)
+
+
+def test_spread_factor_widens_alike_members_to_cover_95_percent_of_validation_months():
+    """Members that share most of their error disagree far less than they miss by: the factor brings 95 % of
+    the validation months inside the interval, judged with weights from the other fold, and other months
+    never count."""
+    time = pd.date_range("2002-01-01", periods=240, freq="MS")
+    rng = np.random.default_rng(3)
+    obs = rng.normal(size=(240, 3, 4))
+    months = np.broadcast_to((np.arange(240) % 4 == 0)[:, None, None], obs.shape)
+    shared = rng.normal(size=obs.shape)
+    members = obs + shared + 0.1 * rng.normal(size=(3, *obs.shape))
+    members[:, ~months[:, 0, 0]] += 50.0  # far off outside the validation months: must not matter
+    factor = spread_factor(members, obs, months, time, power=1.0)
+    assert factor > 5
+    inside = []
+    for fit, judge in ((months & (time.year % 2 == 0)[:, None, None], months & (time.year % 2 == 1)[:, None, None]),
+                       (months & (time.year % 2 == 1)[:, None, None], months & (time.year % 2 == 0)[:, None, None])):
+        mean, spread = combine(members, inverse_mse_weights(members, obs, fit, 3, 1.0))
+        inside.append(np.abs(mean - obs)[judge] <= Z95 * factor * spread[judge])
+    assert np.concatenate(inside).mean() == pytest.approx(0.95, abs=0.01)
+    assert np.isnan(spread_factor(members[:1], obs, months, time, power=1.0))  # one member: no spread
 
 
 def _grid(values, time, name="twsa"):

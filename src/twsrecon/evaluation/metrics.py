@@ -80,6 +80,15 @@ def nrmse(sim, obs, axis=-1, min_pairs=MIN_PAIRS):
 
 
 Z95 = 1.959964  # the standard normal's 97.5 % quantile: mean ± Z95·std is the 95 % interval
+
+
+def coverage_factor(errors: np.ndarray, stds: np.ndarray) -> float:
+    """The factor on `stds` that puts 95 % of `errors` inside ± Z95·factor·std (split-conformal calibration on
+    months the fit or the weights never saw); the pairs where both are finite and the std positive count."""
+    ok = np.isfinite(errors) & np.isfinite(stds) & (stds > 0)
+    if not ok.any():
+        raise ValueError("no month with an error and a positive standard deviation to calibrate the interval on")
+    return float(np.quantile(np.abs(errors[ok]) / stds[ok], 0.95) / Z95)
 METRICS = {"r": pearson_r, "nse": nse, "kge": kge, "rmse": rmse, "nrmse": nrmse}
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..evaluation.metrics import Z95
+from ..evaluation.metrics import coverage_factor
 from ..evaluation.scores import split_on
 from ..logs import Progress
 from ..periods import VAL
@@ -109,8 +109,7 @@ def interval_factor(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray) 
     if not sel.any():
         raise ValueError("gapfill.calibration: validation needs validation months of the stored split inside "
                          "the fit's training months, and there are none")
-    z = np.abs(mean_cm[sel] - data.observed[sel]) / std_cm[sel]
-    return float(np.quantile(z, 0.95) / Z95), int(sel.sum())
+    return coverage_factor(mean_cm[sel] - data.observed[sel], std_cm[sel]), int(sel.sum())
 
 
 @dataclass(frozen=True)
