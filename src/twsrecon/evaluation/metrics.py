@@ -89,6 +89,8 @@ def coverage_factor(errors: np.ndarray, stds: np.ndarray) -> float:
     if not ok.any():
         raise ValueError("no month with an error and a positive standard deviation to calibrate the interval on")
     return float(np.quantile(np.abs(errors[ok]) / stds[ok], 0.95) / Z95)
+
+
 METRICS = {"r": pearson_r, "nse": nse, "kge": kge, "rmse": rmse, "nrmse": nrmse}
 
 
