@@ -78,8 +78,8 @@ def test_spread_factor_widens_alike_members_to_cover_95_percent_of_validation_mo
     factor = spread_factor(members, obs, months, time, power=1.0)
     assert factor > 5
     inside = []
-    for fit, judge in ((months & (time.year % 2 == 0)[:, None, None], months & (time.year % 2 == 1)[:, None, None]),
-                       (months & (time.year % 2 == 1)[:, None, None], months & (time.year % 2 == 0)[:, None, None])):
+    even = months & (time.year % 2 == 0)[:, None, None]
+    for fit, judge in ((even, months & ~even), (months & ~even, even)):
         mean, spread = combine(members, inverse_mse_weights(members, obs, fit, 3, 1.0))
         inside.append(np.abs(mean - obs)[judge] <= Z95 * factor * spread[judge])
     assert np.concatenate(inside).mean() == pytest.approx(0.95, abs=0.01)
