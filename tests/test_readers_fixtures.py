@@ -17,7 +17,7 @@ from test_readers_real import to_old_layout
 
 from twsrecon.data.grid import Grid, regrid
 from twsrecon.data.io.era5 import open_era5
-from twsrecon.data.io.grace import read_mascon
+from twsrecon.data.io.grace import read_mascon, read_mascon_uncertainty
 from twsrecon.data.io.koppen import read_beck_geotiff, read_koppen, read_kottek_ascii
 from twsrecon.data.io.sif import read_sif
 from twsrecon.data.timeaxis import months
@@ -199,6 +199,21 @@ def test_mascon_months_fill_value_scale_factor_and_longitudes():
     unscaled = read_mascon(MASCON)[0].compute()
     assert unscaled.sel(lon=-0.75).isel(time=k, lat=i).item() == pytest.approx(10 * k / n + i + 0.2, rel=1e-6)
     assert twsa.attrs["units"] == "cm"
+
+
+def test_mascon_uncertainty_on_the_months_and_longitudes_of_the_twsa(tmp_path):
+    """The stated 1-sigma error (the intervals' calibration takes it out) comes on the TWSA's own months and
+    longitudes, unscaled; a file without it gives None."""
+    twsa = read_mascon(MASCON, apply_scale_factor=True)[0]
+    unc = read_mascon_uncertainty(MASCON).compute()
+    np.testing.assert_array_equal(unc["time"].values, twsa["time"].values)
+    np.testing.assert_array_equal(unc["lon"].values, twsa["lon"].values)
+    assert unc.name == "twsa_uncertainty" and unc.attrs["units"] == "cm"
+    assert float(unc.min()) == float(unc.max()) == 2.0  # the fixture's 2 cm, no CRI scale factor on it
+    shutil.copy(MASCON, tmp_path / "no_uncertainty.nc")
+    with netCDF4.Dataset(tmp_path / "no_uncertainty.nc", "a") as ds:
+        ds.renameVariable("uncertainty", "not_uncertainty")
+    assert read_mascon_uncertainty(tmp_path / "no_uncertainty.nc") is None
 
 
 # --- SIF (generated: no real LCSIF sample here) ----------------------------------------------------------------

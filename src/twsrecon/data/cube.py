@@ -13,7 +13,7 @@ from ..provenance import provenance_attrs
 from ..regions.classes import BECK_CODES, CLASS_NAMES, PREDICTORS
 from .grid import Grid, regrid, regrid_classes
 from .io.era5 import read_era5
-from .io.grace import read_mascon
+from .io.grace import read_mascon, read_mascon_uncertainty
 from .io.koppen import read_koppen
 from .io.netcdf import atomic_output, cf_attributes, cf_encoding, write_netcdf
 from .io.sif import read_sif
@@ -47,10 +47,15 @@ def prepare_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, co
         g["path"], apply_scale_factor=g.get("apply_scale_factor", False),
         scale_factor_path=g.get("scale_factor"), land_mask_path=g.get("land_mask"), chunk_months=chunk_months)
     report.log()
+    uncertainty = read_mascon_uncertainty(g["path"], chunk_months=chunk_months)
+    if uncertainty is None:
+        log.info("no stated uncertainty in %s: the intervals are calibrated as if GRACE had no error", g["path"])
     era5 = read_era5(inputs["era5"]["paths"], period, chunk_months, grid)
     sif = read_sif(inputs["sif"]["path"], period, inputs["sif"].get("variable"), chunk_months)
 
     fields = {**{v: era5[v] for v in era5.data_vars}, "sif": sif, "twsa": twsa.reindex(time=period)}
+    if uncertainty is not None:
+        fields["twsa_uncertainty"] = uncertainty.reindex(time=period)
 
     land = None
     if land_mask is not None:
@@ -80,7 +85,7 @@ def prepare_cube(inputs: dict, grid: Grid, start: str, end: str, out_path, *, co
         cf_attributes(base).to_netcdf(tmp, mode="w", format="NETCDF4", encoding=cf_encoding(base))
         # A year of 60 x 60 cells per HDF5 chunk serves both readers: maps by month and series by cell.
         chunks = (min(12, len(period)), min(60, grid.shape[0]), min(60, grid.shape[1]))
-        for name in [*PREDICTORS, *(v for v in OPTIONAL_FIELDS if v in fields), "twsa"]:
+        for name in [*PREDICTORS, *(v for v in (*OPTIONAL_FIELDS, "twsa", "twsa_uncertainty") if v in fields)]:
             da = fields[name]
             source, source_var = da.attrs["source_file"], da.attrs["source_variable"]
             out = regrid(da, grid, path=source, min_coverage=min_coverage).astype("float32")
@@ -109,7 +114,7 @@ def check_field(name, any_valid, complete, land, grid: Grid, source, source_var,
     if not any_valid.any():
         raise InputError(source, f"no valid values on the domain: every value on {where} is missing "
                                  "(_FillValue or NaN)", source_var)
-    if land is None or name == "twsa" or not land.any():
+    if land is None or name in ("twsa", "twsa_uncertainty") or not land.any():
         return
     # SIF has seasonal gaps (polar night) and cells without complete SIF are kept for the noSIF models:
     # only SIF missing in every month counts; a meteorological predictor must be complete.

@@ -36,6 +36,10 @@ CANONICAL = {
     # No CF standard name exists for a storage anomaly: long name only (docs/cf_compliance.md).
     "twsa": {"units": "cm", "long_name": "terrestrial water storage anomaly (liquid water equivalent thickness)",
              "valid": (-5000.0, 5000.0)},
+    # The provider's stated error: the BCNN's and the ensemble's intervals are calibrated for the true TWSA.
+    "twsa_uncertainty": {"units": "cm", "long_name": "stated 1-sigma uncertainty of the GRACE/GRACE-FO twsa "
+                                                     "(per 3-degree mascon, as the provider publishes it)",
+                         "valid": (0.0, 1000.0)},
 }
 
 # Accepted spellings of a unit, by the physical quantity they measure.

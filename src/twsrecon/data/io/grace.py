@@ -91,20 +91,9 @@ def _aux_field(ds, name, aux_path, path):
     return None, None
 
 
-def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=None, land_mask_path=None,
-                chunk_months: int = 12):
-    """Return (twsa, land_mask, report): twsa in cm on calendar months (lazy), lon -180..180, lat ascending."""
-    ds = open_input(path, time_chunk=chunk_months)
-    version = mascon_version(path, ds)
-    if "lwe_thickness" not in ds:
-        raise InputError(path, f"variable not found (found: {list(ds.data_vars)}): not a JPL mascon file?",
-                         "lwe_thickness")
-    da = ds["lwe_thickness"]
-    units = da.attrs.get("units")
-    kind = unit_kind(units)
-    if kind not in ("cm", "m", "mm"):
-        raise InputError(path, f"units '{units}' not understood, expected cm", "lwe_thickness")
-    da = da * {"cm": 1.0, "m": 100.0, "mm": 0.1}[kind]
+def _solutions(path, ds: xr.Dataset) -> tuple[np.ndarray, pd.DatetimeIndex, MasconReport]:
+    """The solutions kept (indices along the file's time) and their calendar months: one per month, the one
+    covering most days of it where two collide. One rule for the TWSA and its uncertainty."""
     bounds_name = ds["time"].attrs.get("bounds", "time_bounds")
     if bounds_name not in ds:
         raise InputError(path, "no time bounds: cannot tell which calendar month each solution covers", bounds_name)
@@ -113,7 +102,8 @@ def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=Non
         raise InputError(path, "time bounds could not be decoded as dates", bounds_name)
     months, days = assign_months(tb[:, 0], tb[:, 1])
 
-    report = MasconReport(version, months_missing_attr=parse_months_missing(ds.attrs.get("months_missing")))
+    report = MasconReport(mascon_version(path, ds),
+                          months_missing_attr=parse_months_missing(ds.attrs.get("months_missing")))
     keep = np.ones(len(months), bool)
     for m in months[months.duplicated(keep=False)].unique():
         idx = np.flatnonzero(months == m)
@@ -122,10 +112,30 @@ def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=Non
         keep[best] = True
         spans = ", ".join(f"{pd.Timestamp(tb[i, 0]):%Y-%m-%d}..{pd.Timestamp(tb[i, 1]):%Y-%m-%d}" for i in idx)
         report.collisions.append(f"{m:%Y-%m}: solutions {spans}; kept {pd.Timestamp(tb[best, 0]):%Y-%m-%d}")
-    da = da.isel(time=np.flatnonzero(keep)).assign_coords(time=months[keep])
     span = pd.date_range(months.min(), months.max(), freq="MS")
     report.months = [f"{m:%Y-%m}" for m in months[keep]]
     report.missing_in_span = [f"{m:%Y-%m}" for m in span.difference(months[keep])]
+    return np.flatnonzero(keep), months[keep], report
+
+
+def _in_cm(path, da: xr.DataArray) -> xr.DataArray:
+    units = da.attrs.get("units")
+    kind = unit_kind(units)
+    if kind not in ("cm", "m", "mm"):
+        raise InputError(path, f"units '{units}' not understood, expected cm", da.name)
+    return da * {"cm": 1.0, "m": 100.0, "mm": 0.1}[kind]
+
+
+def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=None, land_mask_path=None,
+                chunk_months: int = 12):
+    """Return (twsa, land_mask, report): twsa in cm on calendar months (lazy), lon -180..180, lat ascending."""
+    ds = open_input(path, time_chunk=chunk_months)
+    if "lwe_thickness" not in ds:
+        raise InputError(path, f"variable not found (found: {list(ds.data_vars)}): not a JPL mascon file?",
+                         "lwe_thickness")
+    da = _in_cm(path, ds["lwe_thickness"])
+    keep, months, report = _solutions(path, ds)
+    da = da.isel(time=keep).assign_coords(time=months)
 
     if apply_scale_factor:
         sf, sf_path = _aux_field(ds, "scale_factor", scale_factor_path, path)
@@ -142,3 +152,19 @@ def read_mascon(path, *, apply_scale_factor: bool = False, scale_factor_path=Non
     twsa = annotate(da, "twsa")
     twsa.attrs.update(source_file=str(path), source_variable="lwe_thickness")
     return twsa, land, report
+
+
+def read_mascon_uncertainty(path, *, chunk_months: int = 12) -> xr.DataArray | None:
+    """JPL's stated 1-sigma uncertainty of each solution (cm, per 3-degree mascon) on the months `read_mascon`
+    gives the TWSA, or None where the file has none (v02 and older, other providers). Not scaled: the CRI
+    scale factors restore signal lost to the coastline filter, not error."""
+    ds = open_input(path, time_chunk=chunk_months)
+    if "uncertainty" not in ds:
+        return None
+    keep, months, _ = _solutions(path, ds)
+    da = _in_cm(path, ds["uncertainty"]).isel(time=keep).assign_coords(time=months)
+    da = normalise_lon(da).chunk({"time": chunk_months, "lat": -1, "lon": -1}).astype("float32")
+    check_range(da.isel(time=[0, -1]).compute(), "twsa_uncertainty", path, "uncertainty")
+    out = annotate(da, "twsa_uncertainty")
+    out.attrs.update(source_file=str(path), source_variable="uncertainty")
+    return out
