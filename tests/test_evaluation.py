@@ -119,6 +119,37 @@ def test_interval_coverage_is_scored_where_a_product_has_a_standard_deviation():
     assert table.set_index("region").loc["all", "coverage95"] == pytest.approx((30 + 5) / 40)
 
 
+def test_coverage_factor_takes_the_observations_stated_noise_out():
+    """Errors against noisy observations: with the noise stated, the factor is that of the true value's interval
+    (1 for a well-stated std), and 95 % of the true values fall inside it; without, it widens to cover the noise."""
+    from twsrecon.evaluation.metrics import Z95, coverage_factor
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    std = rng.uniform(0.5, 4.0, n)  # the fit's stated spread of the true value, right on average
+    truth_error = rng.normal(0.0, std)
+    noise = np.full(n, 1.5)
+    observed_error = truth_error + rng.normal(0.0, noise)
+    with_noise = coverage_factor(observed_error, std, noise)
+    assert with_noise == pytest.approx(1.0, abs=0.03)
+    assert np.mean(np.abs(truth_error) <= Z95 * with_noise * std) == pytest.approx(0.95, abs=0.005)
+    without = coverage_factor(observed_error, std)
+    assert without > 1.2  # the small-std months' errors are mostly noise
+    assert coverage_factor(observed_error, std, 0.0) == pytest.approx(without)
+    # months as the units: a month with many cells counts as much as one with few, at the level (n + 1) / n
+    month = np.repeat(np.arange(40), 5000)
+    grouped = coverage_factor(observed_error, std, noise, groups=month)
+    inside = np.abs(observed_error) <= Z95 * np.hypot(grouped * std, noise)
+    assert inside.mean() == pytest.approx(0.95 * 41 / 40, abs=0.001)
+    few = np.r_[np.zeros(199_000, int), np.arange(1, 1001)]  # one big month and 1000 one-cell months
+    big = np.r_[np.full(199_000, 0.1), np.full(1000, 10.0)]
+    assert coverage_factor(big, np.ones(n), groups=few) > 4  # the small months' errors decide, not the big one's
+    assert coverage_factor(big, np.ones(n)) < 0.1
+    # no month to calibrate on
+    with pytest.raises(ValueError, match="no month"):
+        coverage_factor(np.full(3, np.nan), np.ones(3), noise[:3])
+
+
 def test_medians_per_group_and_comparisons_by_hand():
     r = np.array([[0.1, 0.5], [0.9, np.nan]])
     nse_a = np.array([[0.0, 0.2], [0.4, np.nan]])

@@ -139,7 +139,7 @@ def test_a_split_setting_reruns_everything_trained_or_scored_on_it(complete):
     config = {**RERUN, "split": {"chunk_months": 30}}
     jobs = plan(complete, config)
     # not the cube or the regions; every job that tunes, trains or scores on the split, the BCNN fits too
-    # (gapfill.calibration: validation holds the split's validation months out to calibrate the interval) and
+    # (gapfill.calibration: windows leaves each cell's test months out of the windows that calibrate the interval) and
     # everything made from them
     bcnn = job_keys(*[("bcnn", {"experiment": e, "predictors": "all"}) for e in ("evaluation", "production")],
                     ("gapfill_product", {}), ("gap_figures", {}), ("gap_trend", {}))

@@ -151,7 +151,7 @@ def main() -> None:
     g = cfg.get("gapfill", {})
     n_sets = len(g.get("predictor_sets", {"all": 0, "noSIF": 0}))
     flops_b, launches_b = bcnn_step(144, 360, 12, 48, 20, 12)
-    calibrated = g.get("calibration") == "validation"  # a first fit without the validation months
+    calibrated = g.get("calibration", "none") != "none"  # a first fit without the months that calibrate it
     steps_b = 200 * 12 * (2 if calibrated else 1)
     case = "1 deg 144x360, 20 particles, batch 12" + (", two fits (gapfill.calibration)" if calibrated else "")
     rows.append(("bcnn", case, 2 * n_sets, 20, steps_b, flops_b, launches_b,

@@ -236,13 +236,13 @@ def bcnn_settings(predictor_set):
     """The gapfill keys a BCNN fit uses, with the predictor set's own overrides (gapfill.overrides) on top."""
     keys = config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
                        "domain", "resolution", "ice_classes", "bf16", "target_scaling", "noise",
-                       "latitude_weighting", "lr_schedule", "calibration")
+                       "latitude_weighting", "lr_schedule", "calibration", "calibration_months")
     return keys | config["gapfill"]["overrides"].get(predictor_set, {})
 
 
 def bcnn_split(wildcards):
-    """The stored split, for a BCNN fit that holds its validation months out (gapfill.calibration)."""
-    return {"split": SPLIT_GRID} if bcnn_settings(wildcards.predictors)["calibration"] == "validation" else {}
+    """The stored split, for a BCNN fit that holds months out to calibrate its interval (gapfill.calibration)."""
+    return {"split": SPLIT_GRID} if bcnn_settings(wildcards.predictors)["calibration"] != "none" else {}
 
 
 def ensemble_bcnn(experiment):

@@ -79,9 +79,11 @@ def _folds(months: np.ndarray, time: pd.DatetimeIndex):
 
 
 def spread_factor(members: np.ndarray, observed: np.ndarray, months: np.ndarray, time: pd.DatetimeIndex,
-                  power: float, min_months: int = MIN_MONTHS) -> float:
+                  power: float, min_months: int = MIN_MONTHS, obs_error: np.ndarray | None = None) -> float:
     """The factor on the ensemble's spread that puts 95 % of the validation months inside mean ± 1.96 spread,
     each month judged with weights from the other fold (the weights never see the months they are judged on).
+    `obs_error` (T, H, W): GRACE's stated uncertainty, taken out as in the BCNN's calibration, so the spread is
+    that of the TWSA, not of a GRACE observation of it (metrics.coverage_factor).
 
     Why: the members are alike (one method, one set of predictors each), so their disagreement alone is far
     narrower than the ensemble's error (on the demo, 48 % of the truth inside before 2002)."""
@@ -93,7 +95,9 @@ def spread_factor(members: np.ndarray, observed: np.ndarray, months: np.ndarray,
     errors, spreads = np.concatenate(errors), np.concatenate(spreads)
     if not (np.isfinite(errors) & (spreads > 0)).any():  # one member per cell: no spread to scale
         return np.nan
-    return coverage_factor(errors, spreads)
+    month = np.broadcast_to(np.tile(np.arange(len(time)), 2)[:, None, None], errors.shape)
+    return coverage_factor(errors, spreads, None if obs_error is None else np.concatenate([obs_error, obs_error]),
+                           groups=month)
 
 
 def choose_power(members: np.ndarray, observed: np.ndarray, months: np.ndarray, time: pd.DatetimeIndex,
@@ -145,6 +149,7 @@ def ensemble(cube, split, reconstructions: dict, evaluation: dict, production: d
     """
     with xr.open_dataset(cube) as c:
         grace = c["twsa"].load()
+        grace_error = c["twsa_uncertainty"].load() if "twsa_uncertainty" in c else None
         coords = c[["lat_bnds", "lon_bnds", "crs"]].load().drop_attrs(deep=False)
     with xr.open_dataset(split) as s:
         flags = s["split"].load().rename(grace_time="time")
@@ -160,7 +165,8 @@ def ensemble(cube, split, reconstructions: dict, evaluation: dict, production: d
     power, cv = choose_power(r, observed, val, time, min_months)
     w_recon = inverse_mse_weights(r, observed, val, min_months, power)
     mean, spread = combine(r, w_recon)
-    factor = spread_factor(r, observed, val, time, power, min_months)
+    factor = spread_factor(r, observed, val, time, power, min_months,
+                           None if grace_error is None else _on(grace_error, time))
     if np.isfinite(factor):
         spread = spread * factor
     chosen = {"weight_power": power, "weight_power_cv_nse": cv, "spread_factor": factor}
@@ -203,7 +209,8 @@ def _dataset(coords, time, mean, spread, names, w_recon, bcnn_names, w_gap, unob
                                "where it is a member)",
         "comment": "where the BCNN is not a member, the reconstructions' spread times spread_factor: the factor "
                    "that puts 95 % of the validation months inside mean +- 1.96 spread against GRACE, each month "
-                   "judged with weights from the other fold (even/odd years)"})
+                   "judged with weights from the other fold (even/odd years); GRACE's stated uncertainty, where "
+                   "the cube has it, is taken out (the spread is that of the TWSA)"})
     ds["member"] = ("member", names, {"long_name": "reconstruction members"})
     ds["weight"] = (("member", "lat", "lon"), w_recon.astype(np.float32), {
         "units": "1", "grid_mapping": "crs",

@@ -82,13 +82,35 @@ def nrmse(sim, obs, axis=-1, min_pairs=MIN_PAIRS):
 Z95 = 1.959964  # the standard normal's 97.5 % quantile: mean ± Z95·std is the 95 % interval
 
 
-def coverage_factor(errors: np.ndarray, stds: np.ndarray) -> float:
-    """The factor on `stds` that puts 95 % of `errors` inside ± Z95·factor·std (split-conformal calibration on
-    months the fit or the weights never saw); the pairs where both are finite and the std positive count."""
-    ok = np.isfinite(errors) & np.isfinite(stds) & (stds > 0)
+def coverage_factor(errors: np.ndarray, stds: np.ndarray, noise: np.ndarray | float | None = None,
+                    groups: np.ndarray | None = None, level: float = 0.95) -> float:
+    """The factor on `stds` that puts `level` of `errors` inside ± Z95·factor·std (split-conformal calibration on
+    months the fit or the weights never saw); the pairs where both are finite and the std positive count.
+
+    `noise`: the 1-sigma measurement error of the observations the errors are taken against (GRACE's stated
+    uncertainty). An observation is then inside where |error| ≤ Z95·sqrt((factor·std)² + noise²): the
+    interval the factor gives is the interval of the true value, not of a noisy observation of it, and the
+    months where the noise alone explains the error do not widen it. Without noise, the quantile of |e|/std.
+
+    `groups`: the month of each pair. A month's cells are held out and err together, and the month to cover (a
+    gap month) is a new group of them: each month's share of its cells inside counts once, and the level is
+    raised by the n months' finite-sample correction, level (n + 1) / n (CDF pooling of Dunn, Wasserman &
+    Ramdas 2022, J. Am. Stat. Assoc. 118: 2491); with fewer months than that allows, the largest score."""
+    errors, stds = np.broadcast_arrays(np.asarray(errors, float), np.asarray(stds, float))
+    noise = np.broadcast_to(np.asarray(0.0 if noise is None else noise, float), errors.shape)
+    ok = np.isfinite(errors) & np.isfinite(stds) & (stds > 0) & np.isfinite(noise)
     if not ok.any():
         raise ValueError("no month with an error and a positive standard deviation to calibrate the interval on")
-    return float(np.quantile(np.abs(errors[ok]) / stds[ok], 0.95) / Z95)
+    # each observation's score: the smallest factor that covers it
+    score = np.sqrt(np.clip((errors[ok] / Z95) ** 2 - noise[ok] ** 2, 0.0, None)) / stds[ok]
+    if groups is None:
+        return float(np.quantile(score, level))
+    _, group, count = np.unique(np.broadcast_to(groups, errors.shape)[ok], return_inverse=True, return_counts=True)
+    n = len(count)
+    order = np.argsort(score, kind="stable")
+    pooled = np.cumsum((1.0 / (count[group] * n))[order])  # the mean of the months' empirical CDFs
+    target = min(level * (n + 1) / n, 1.0)
+    return float(score[order][min(np.searchsorted(pooled, target - 1e-12), len(score) - 1)])
 
 
 METRICS = {"r": pearson_r, "nse": nse, "kge": kge, "rmse": rmse, "nrmse": nrmse}

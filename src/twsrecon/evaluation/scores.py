@@ -89,6 +89,16 @@ def baselines(grace: xr.DataArray, split: xr.DataArray) -> dict[str, xr.DataArra
     return out
 
 
+def observation_interval(std: xr.DataArray, obs_error: xr.DataArray | None) -> xr.DataArray:
+    """The standard deviation of a GRACE observation a product predicts: the product's own (of the TWSA) and
+    GRACE's stated error combined, for scoring the interval's coverage against GRACE (months without a stated
+    error add none)."""
+    if obs_error is None:
+        return std
+    std = std.assign_coords(time=month_start(std["time"].values))
+    return np.hypot(std, on_time(obs_error, pd.DatetimeIndex(std["time"].values)).fillna(0.0))
+
+
 def score_periods(sims: dict[str, xr.DataArray], refs: dict[str, xr.DataArray],
                   masks: dict[str, xr.DataArray], stds: dict[str, xr.DataArray] | None = None) -> xr.Dataset:
     """Per-cell metrics of each period: `sims[p]` against `refs[p]` on the months where `masks[p]`; where the
@@ -160,8 +170,11 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
     on its own evaluation design), against the demo truth where there is one (`truth`), and a reconstruction
     against the BCNN gap fill too (`gap_product`). `holdout`: the split.holdout spans, scored as one more period.
     """
-    grid = _read(cube, "twsa", "lat_bnds", "lon_bnds", "crs")
+    with xr.open_dataset(cube) as c:
+        stated = "twsa_uncertainty" in c
+    grid = _read(cube, "twsa", "lat_bnds", "lon_bnds", "crs", *(["twsa_uncertainty"] if stated else []))
     grace = grid["twsa"]
+    grace_error = grid["twsa_uncertainty"] if stated else None
     coords = grid[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
     time = pd.DatetimeIndex(grace["time"].values)
     true = on_time(_field(truth, "twsa"), time) if truth else None
@@ -222,6 +235,8 @@ def score_product(kind: str, product: str, *, cube, truth=None, split=None, reco
                                                coords={"time": bcnn["time"]})
         sims[AGREEMENT_PERIOD] = sims["test"]
 
+    # against GRACE, an interval of the TWSA must leave room for GRACE's own error; against the truth, not
+    stds = {p: observation_interval(v, grace_error) if p in GRACE_PERIODS else v for p, v in stds.items()}
     scores = score_periods(sims, refs, masks, stds)
     if log is not None:
         for period in scores["period"].values:

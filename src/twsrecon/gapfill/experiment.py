@@ -12,7 +12,7 @@ import xarray as xr
 from ..evaluation.metrics import coverage_factor
 from ..evaluation.scores import split_on
 from ..logs import Progress
-from ..periods import VAL
+from ..periods import TEST, VAL
 from .inputs import BcnnGrid, GapfillData, bcnn_grid, prepare_gapfill
 from .products import product, score_test_months
 
@@ -100,16 +100,72 @@ def to_analysis_grid(fit: GapfillData, analysis: GapfillData, grid: BcnnGrid, me
 
 def interval_factor(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray) -> tuple[float, int]:
     """The factor on the predictive standard deviation that puts 95 % of the held-out months' GRACE values
-    inside mean ± 1.96 std (split-conformal calibration), and how many cell-months it rests on.
+    inside the 95 % interval (split-conformal calibration), and how many cell-months it rests on.
 
     Why: SVGD's noise precision lags behind the fit (the interval comes out about twice the training
     residual), and the training months cannot say by how much the error grows on months the fit never saw;
-    the held-out months can. One factor per fit: the per-cell shape of the interval stays the network's."""
+    the held-out months can. One factor per fit: the per-cell shape of the interval stays the network's.
+    Where the cube has GRACE's stated uncertainty, a GRACE value is inside where its distance from the mean
+    is within 1.96 sqrt((factor std)^2 + uncertainty^2): the calibrated interval is that of the TWSA itself,
+    and GRACE's own error does not widen it. Months are the units (a gap month is a new map of errors), with
+    their finite-sample correction (metrics.coverage_factor)."""
     sel = data.holdout & data.scored_mask & np.isfinite(mean_cm) & (std_cm > 0)
     if not sel.any():
-        raise ValueError("gapfill.calibration: validation needs validation months of the stored split inside "
-                         "the fit's training months, and there are none")
-    return coverage_factor(mean_cm[sel] - data.observed[sel], std_cm[sel]), int(sel.sum())
+        raise ValueError("gapfill.calibration needs held-out months inside the fit's training months (validation "
+                         "months of the stored split, or gap-like windows of its non-test months), and there are "
+                         "none")
+    noise = None if data.obs_error is None else data.obs_error[sel]
+    month = np.broadcast_to(np.arange(len(data.time))[:, None, None], sel.shape)[sel]
+    return coverage_factor(mean_cm[sel] - data.observed[sel], std_cm[sel], noise, groups=month), int(sel.sum())
+
+
+def calibration_windows(observed: np.ndarray, length: int) -> np.ndarray:
+    """Months (T,) of gap-like windows: `length` months without GRACE between observed ones, as the mission gap.
+
+    A window every 3 x `length` months from `length` months after the first GRACE month; one is kept only where
+    the `length` months on each side lie inside the record and outside any stretch of `length` or more months
+    without GRACE (the mission gap), so each window is a hole of its own, as the gap is in the record's fit."""
+    observed = np.asarray(observed, bool)
+    idx = np.flatnonzero(observed)
+    out = np.zeros(observed.shape, bool)
+    if idx.size == 0:
+        return out
+    first, last = idx[0], idx[-1]
+    long_hole = np.zeros(observed.shape, bool)
+    start = None
+    for t in range(first, last + 2):
+        if t <= last and not observed[t]:
+            start = t if start is None else start
+        elif start is not None:
+            if t - start >= length:
+                long_hole[start:t] = True
+            start = None
+    for s in range(first + length, last + 1, 3 * length):
+        lo, hi = s - length, s + 2 * length
+        if hi - 1 > last:
+            break
+        if not long_hole[lo:hi].any():
+            out[s:s + length] = True
+    return out
+
+
+def window_holdout(flags: np.ndarray, length: int) -> np.ndarray:
+    """(T, H, W) cell-months a calibration fit holds out under gapfill.calibration: windows: the months of each
+    gap-like window (`calibration_windows`) that a cell has GRACE for, unless the window holds one of the cell's
+    test months (test months calibrate nothing). `flags`: the stored split on the cube's months."""
+    flags = np.asarray(flags)
+    windows = calibration_windows((flags > 0).any((1, 2)), length)
+    held = np.zeros(flags.shape, bool)
+    edges = np.flatnonzero(np.diff(np.r_[0, windows.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        clean = ~(flags[a:b] == TEST).any(0)
+        held[a:b] = (flags[a:b] > 0) & clean[None]
+    return held
+
+
+# gapfill.calibration: the months a first fit holds out to set the interval's width on.
+CALIBRATIONS = {"none": "no months", "validation": "stored split's validation months",
+                "windows": "gap-like windows of the non-test months"}
 
 
 @dataclass(frozen=True)
@@ -131,6 +187,7 @@ class BCNNSettings:
     latitude_weighting: bool
     lr_schedule: str
     calibration: str
+    calibration_months: int
 
     @classmethod
     def from_params(cls, params: dict) -> "BCNNSettings":
@@ -157,21 +214,24 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
 
     `ice`: the analysis cells of an ice-sheet class, left out of the loss and the scores. `device`: gapfill.device,
     checked (and logged) once the data are ready. `split`: the stored per-cell split (grace_time, lat, lon), which
-    `settings.calibration` "validation" needs: a fit without its validation months calibrates the interval.
+    `settings.calibration` needs: a fit without its validation months ("validation") or without gap-like windows of
+    its non-test months ("windows") calibrates the interval.
     """
     from ..device import resolve_device  # torch: only the fit needs it
 
-    if settings.calibration not in ("none", "validation"):
-        raise ValueError(f"unknown gapfill.calibration {settings.calibration!r}: none or validation")
+    if settings.calibration not in CALIBRATIONS:
+        raise ValueError(f"unknown gapfill.calibration {settings.calibration!r}: one of {', '.join(CALIBRATIONS)}")
     holdout = None
-    if settings.calibration == "validation":
+    if settings.calibration != "none":
         if split is None:
-            raise ValueError("gapfill.calibration: validation needs the stored split (results/split/split.nc)")
+            raise ValueError(f"gapfill.calibration: {settings.calibration} needs the stored split "
+                             "(results/split/split.nc)")
         flags = split_on(split, pd.DatetimeIndex(cube["time"].values)).transpose("time", "lat", "lon")
         if flags.shape[1:] != (cube.sizes["lat"], cube.sizes["lon"]):
             raise ValueError(f"the stored split's grid {flags.shape[1:]} is not the cube's "
                              f"({cube.sizes['lat']}, {cube.sizes['lon']}): rerun the split")
-        holdout = flags.values == VAL
+        holdout = flags.values == VAL if settings.calibration == "validation" else \
+            window_holdout(flags.values, settings.calibration_months)
     coords = cube[["lat_bnds", "lon_bnds", "crs"]].drop_attrs(deep=False)
     grid = bcnn_grid(cube["lat"].values, cube["lon"].values, settings.resolution, settings.domain)
     coarse = grid.coarsen(cube)
@@ -210,8 +270,9 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
         factor, n_held = interval_factor(held_data, held_mean, held_std)
         held_out = product(held_data, held_mean, held_std * factor, coords, experiment, predictor_set)
         if log is not None:
-            log.info("interval calibrated on %d held-out validation cell-months: standard deviation x %.3f; "
-                     "now the fit on every month", n_held, factor)
+            log.info("interval calibrated on %d held-out cell-months (%s)%s: standard deviation x %.3f; now the "
+                     "fit on every month", n_held, CALIBRATIONS[settings.calibration],
+                     "" if held_data.obs_error is None else ", GRACE's stated uncertainty taken out", factor)
     data, mean, std, trainer, channels = fit(None)
     std = std * factor
     scores = score_test_months(data, mean, std, coords)
@@ -221,7 +282,9 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     record = product(data, mean, std, coords, experiment, predictor_set)
     if holdout is not None:
         record["twsa_bcnn_std"].attrs["comment"] = (
-            f"scaled by {factor:.4f}: the factor that puts 95 % of the stored split's validation months inside "
-            "mean +- 1.96 std against GRACE in a fit that never saw them (gapfill.calibration: validation)")
+            f"scaled by {factor:.4f}: the factor that puts 95 % of the {CALIBRATIONS[settings.calibration]} inside "
+            "mean +- 1.96 std against GRACE in a fit that never saw them (gapfill.calibration: "
+            f"{settings.calibration})" + ("" if data.obs_error is None else
+                                          "; GRACE's stated uncertainty is taken out: the interval of the TWSA"))
     state = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
     return BCNNRun(record, scores, rows, state, channels, held_out)

@@ -72,6 +72,7 @@ class GapfillData:
     channels: list
     ice: np.ndarray | None = None  # (H, W) ice-sheet cells: out of the loss, the scores and the BCNN field
     holdout: np.ndarray | None = None  # (T, H, W) observed cell-months the fit never sees (gapfill.calibration)
+    obs_error: np.ndarray | None = None  # (T, H, W) GRACE's stated 1-sigma uncertainty (cm) where observed
 
     @property
     def scored_mask(self) -> np.ndarray:
@@ -217,6 +218,9 @@ def prepare_gapfill(cube: xr.Dataset, predictors: list[str], lags: list[int], ex
             channels.append(f"{p}(t-{lag})" if lag else f"{p}(t)")
     x = np.stack(fields, axis=1).astype(np.float32) if fields else np.zeros((len(time), 0) + land.shape, np.float32)
     mask = land[None] & np.isfinite(observed)
+    obs_error = None
+    if "twsa_uncertainty" in cube:
+        obs_error = np.where(mask, cube["twsa_uncertainty"].values[era].astype(np.float64), np.nan)
     return GapfillData(time, x, y.astype(np.float32), observed, mask, land, train, test, trend, target_scaler,
                        channels, None if ice is None else np.asarray(ice, bool) & land,
-                       None if holdout is None else held[era] & mask)
+                       None if holdout is None else held[era] & mask, obs_error)

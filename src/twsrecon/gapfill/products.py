@@ -46,11 +46,14 @@ def score_test_months(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray
             out[f"{name}{label}"] = (("lat", "lon"), f(_cells_last(sim), _cells_last(ref)),
                                      {"long_name": f"{name.upper()} on the test months{how}",
                                       "units": "1", "grid_mapping": "crs"})
-    inside = np.abs(obs - mean_cm) <= Z95 * std_cm
+    # the interval is the TWSA's: against GRACE it leaves room for GRACE's stated error
+    observed_std = std_cm if data.obs_error is None else np.hypot(std_cm, np.nan_to_num(data.obs_error))
+    inside = np.abs(obs - mean_cm) <= Z95 * observed_std
     with np.errstate(invalid="ignore", divide="ignore"):
         cover = np.where(sel, inside, False).sum(0) / sel.sum(0)
     out["coverage95"] = (("lat", "lon"), np.where(sel.sum(0) > 0, cover, np.nan),
-                         {"long_name": "share of test observations inside the 95 % predictive interval",
+                         {"long_name": "share of test observations inside the 95 % predictive interval (of a GRACE "
+                                       "observation: the TWSA's and GRACE's stated error combined)",
                           "units": "1", "grid_mapping": "crs"})
     return out
 
