@@ -6,6 +6,9 @@ was chosen (docs/method.md).
     .venv/bin/python tools/compare_lstm_options.py [--results results] [--configfile config/config.yaml] \\
         [--model LSTMwb] [--variant name key=value ...]
 
+A variant's `hp.<name>=value` replaces that hyperparameter of every region (e.g. `hp.window=24`), the rest being
+models.* keys.
+
 Prints, per variant, the median over cells of NSE and RMSE on the validation months, and of the parts of NSE:
 r (timing), alpha (amplitude: std ratio) and |beta| (level: mean error over the observed std).
 """
@@ -13,6 +16,7 @@ r (timing), alpha (amplitude: std ratio) and |beta| (level: mean error over the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -66,9 +70,11 @@ def main() -> None:
             regions.append((path.stem, Hyperparameters.from_dict(hp_file["hyperparameters"])))
     rows = []
     for name, change in variants.items():
-        models = config["models"] | change
+        models = config["models"] | {k: v for k, v in change.items() if not k.startswith("hp.")}
+        hp_change = {k[3:]: v for k, v in change.items() if k.startswith("hp.")}
         start, scores = time.perf_counter(), []
         for region, hp in regions:
+            hp = dataclasses.replace(hp, **hp_change)
             cells = region_arrays(results / "regions" / f"{region}.nc", results / "split" / f"{region}.nc", args.model)
             res = fit_cells(cells.x, cells.y, cells.flags, cells.ds["cell"].values, hp, args.model,
                             fits=models["fits"], seed=config["seed"], settings=TrainSettings.from_params(models),
