@@ -203,14 +203,14 @@ def test_grid_outside_the_data_fails_before_any_job(user_inputs):
 
 @pytest.mark.integration
 def test_a_water_balance_model_type_without_its_era5_fields_fails_before_any_job(user_inputs):
-    """models.types LSTMwb needs e and ro for cwsc: files without e stop the run at the DAG, naming both."""
+    """models.types LSTMwb needs e and ro for cwsc_dev: files without e stop the run at the DAG, naming both."""
     work, files, config = user_inputs
     rewrite(files["avgad"], lambda ds: ds.drop_vars("e"))
     config["models"] = {"types": ["LSTM", "LSTMwb"]}
     proc = run_snakemake(work, CUBE, config=config, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "models.types.LSTMwb uses cwsc, which needs the ERA5 variable(s) e" in out, out[-3000:]
+    assert "models.types.LSTMwb uses cwsc_dev, which needs the ERA5 variable(s) e" in out, out[-3000:]
     assert "Building DAG of jobs" not in out and not (work / "logs").exists(), out[-3000:]
 
 

@@ -238,7 +238,7 @@ def test_bcnn_products_on_the_tiny_demo(tiny_run):
             assert not any(c.startswith("truth") for c in summary.columns)  # a fit never sees the truth
             # gapfill.calibration: validation: a fit without the validation months scaled the std
             assert np.isfinite(summary["interval_factor"].iloc[0]) and summary["interval_factor"].iloc[0] != 1.0
-    assert "validation months" in bcnn["twsa_bcnn_std"].attrs["comment"]
+    assert "gap-like windows" in bcnn["twsa_bcnn_std"].attrs["comment"]
     scores = xr.open_dataset(tiny_run / "results/gapfill/evaluation/all/scores.nc")
     for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "r_detrended_all_months",
               "nse_detrended_all_months", "nrmse_detrended_all_months", "coverage95"):
@@ -256,6 +256,14 @@ def test_derived_predictors_cwsc_and_model_twsa():
     cube["pcp"] = cube["pcp"] * 0 + 0.05
     cwsc = predictor_field(cube, "cwsc")
     np.testing.assert_allclose(cwsc[:, 1, 1], 0.02 * np.arange(1, cube.sizes["time"] + 1))
+    # without its drift: a steady imbalance leaves nothing; a wet spell is a step that stays
+    np.testing.assert_allclose(predictor_field(cube, "cwsc_dev")[:, 1, 1], 0.0, atol=1e-12)
+    cube["pcp"][10:13] = 0.15
+    dev = predictor_field(cube, "cwsc_dev")[:, 1, 1]
+    n = cube.sizes["time"]
+    np.testing.assert_allclose(dev, np.cumsum(np.where(np.isin(np.arange(n), [10, 11, 12]), 0.1, 0.0) - 0.3 / n),
+                               atol=1e-12)
+    cube["pcp"] = cube["pcp"] * 0 + 0.05
     cube["storage"] = cube["storage"] + xr.DataArray(np.arange(cube.sizes["time"]) / 100.0, dims="time")
     model = predictor_field(cube, "model_twsa")
     base = (cube["time"].to_index() >= "2004-01-01") & (cube["time"].to_index() <= "2009-12-01")

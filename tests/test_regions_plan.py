@@ -118,7 +118,7 @@ def test_a_predictor_set_needing_variables_the_files_lack_is_named(tmp_path):
     assert "model_twsa, which needs the ERA5 variable(s) swvl1, swvl2, swvl3, swvl4" in msg
     assert "avgad.nc" in msg and "hold only d2m, sd, ssr, t2m, tp" in msg
     check_predictor_sets({"all": sets["all"]}, files)  # the five forcings are enough for it
-    with pytest.raises(PlanError, match="models.types.LSTMwb uses cwsc, which needs the ERA5 variable"):
+    with pytest.raises(PlanError, match="models.types.LSTMwb uses cwsc_dev, which needs the ERA5 variable"):
         check_predictor_sets({m: MODEL_PREDICTORS[m] for m in ("LSTM", "LSTMwb")}, files, "models.types")
     check_predictor_sets({"LSTMnoSIF": MODEL_PREDICTORS["LSTMnoSIF"]}, files, "models.types")
 
@@ -274,16 +274,17 @@ def test_region_datasets_carry_the_water_balance_predictors_for_the_wb_model_typ
     cube = toy_cube(kg)
     for v in ("et", "runoff", "storage"):
         cube[v] = cube["pcp"] * 0.3
-    cube["et"][:, 0, 1] = np.nan  # one cell without ERA5 evaporation: no cwsc, so no wb model there
+    cube["et"][:, 0, 1] = np.nan  # one cell without ERA5 evaporation: no cwsc_dev, so no wb model there
     kg_da = xr.DataArray(kg, dims=("lat", "lon"), coords={"lat": cube["lat"], "lon": cube["lon"]})
     ds = region_cells(cube, kg_da, "temperate_dryhotsummer", min_cells=3).dataset
-    np.testing.assert_allclose(ds["cwsc"].values[:, 0], predictor_field(cube, "cwsc")[:, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(ds["cwsc_dev"].values[:, 0], predictor_field(cube, "cwsc_dev")[:, 0, 0], rtol=1e-5,
+                               atol=1e-6)
     np.testing.assert_allclose(ds["model_twsa"].values[:, 2], predictor_field(cube, "model_twsa")[:, 0, 2], rtol=1e-5)
     assert ds["has_water_balance"].values.tolist() == [1, 0, 1, 1, 1, 1]
     assert region_cells_for(ds, "LSTMwb").sizes["cell"] == 5 and region_cells_for(ds, "LSTMnoSIF").sizes["cell"] == 6
-    assert features_of("LSTMwb") == ("pcp", "tmp", "snow", "rad", "rh", "cwsc", "model_twsa")
+    assert features_of("LSTMwb") == ("pcp", "tmp", "snow", "rad", "rh", "cwsc_dev", "model_twsa")
     # a cube without the fields: the authors' model types train as before, a wb type says what is missing
     plain = region_cells(toy_cube(kg), kg_da, "temperate_dryhotsummer", min_cells=3).dataset
-    assert "cwsc" not in plain and region_cells_for(plain, "LSTM").sizes["cell"] == 6
-    with pytest.raises(ValueError, match="needs cwsc and model_twsa.*ERA5 e, ro and swvl1-4"):
+    assert "cwsc_dev" not in plain and region_cells_for(plain, "LSTM").sizes["cell"] == 6
+    with pytest.raises(ValueError, match="needs cwsc_dev and model_twsa.*ERA5 e, ro and swvl1-4"):
         region_cells_for(plain, "BiLSTMwb")

@@ -52,7 +52,7 @@ NATIVE_RESOLUTION = {"era5-land": 0.1, "era5": 0.25}
 
 def era5_variables(config: dict) -> list[str]:
     """ERA5 short names the config needs: the five GR*Ai*CE forcings, plus e/ro when a BCNN predictor
-    set or a model type uses cwsc and swvl1-4/src when one uses model_twsa."""
+    set or a model type uses cwsc or cwsc_dev and swvl1-4/src when one uses model_twsa."""
     out = list(BASE_VARIABLES)
     gapfill = config.get("gapfill", {})
     used = set(predictors_of(config.get("models", {}).get("types", ())))

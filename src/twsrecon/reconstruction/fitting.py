@@ -35,7 +35,7 @@ def region_cells_for(ds: xr.Dataset, model_type: str) -> xr.Dataset:
         keep &= ds["has_sif"].values == 1
     if uses_water_balance(model_type):
         if "has_water_balance" not in ds:
-            raise ValueError(f"model type {model_type} needs cwsc and model_twsa, which this region dataset lacks: "
+            raise ValueError(f"model type {model_type} needs cwsc_dev and model_twsa, which this region dataset lacks: "
                              "the cube needs ERA5 e, ro and swvl1-4 (config/README.md, models.types)")
         keep &= ds["has_water_balance"].values == 1
     return ds if keep.all() else ds.isel(cell=np.flatnonzero(keep))

@@ -162,7 +162,7 @@ def region_cells(cube: xr.Dataset, kg_class: xr.DataArray, region: str, min_cell
     if all(v in data for v in WATER_BALANCE):
         has_wb = np.logical_and.reduce([np.isfinite(data[v]).all(axis=0) for v in WATER_BALANCE])
         ds["has_water_balance"] = ("cell", has_wb.astype(np.int8), {
-            "long_name": "cell has cwsc and model_twsa in every month (usable by the wb model types)",
+            "long_name": "cell has cwsc_dev and model_twsa in every month (usable by the wb model types)",
             "flag_values": [0, 1], "flag_meanings": "no_water_balance has_water_balance"})
     ds["has_sif"] = ("cell", has_sif.astype(np.int8),
                      {"long_name": "cell has SIF in every month (usable by the SIF models)", "flag_values": [0, 1],

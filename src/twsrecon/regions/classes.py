@@ -30,12 +30,13 @@ REGIONS = {name: cls for cls, name in CLASS_NAMES.items() if cls not in EXCLUDED
 PREDICTORS = ("pcp", "tmp", "snow", "rad", "rh", "sif")
 METEO = tuple(p for p in PREDICTORS if p != "sif")
 # Mo et al.'s derived water-balance predictors (data/derived.py), in a region dataset where the cube has
-# their fields; GR*Ai*CE never used them.
-WATER_BALANCE = ("cwsc", "model_twsa")
+# their fields; GR*Ai*CE never used them. The CWSC as its departure from its mean rate (cwsc_dev): the drift of
+# the plain sum takes it out of the fitted range before GRACE (docs/method.md).
+WATER_BALANCE = ("cwsc_dev", "model_twsa")
 
 # Every model type and its predictors; every list of model types is this one. First the authors' four, in
-# their order and exactly as published; then the water-balance types ("wb": the noSIF predictors plus CWSC
-# and the land model's storage), which have no published study and are always tuned.
+# their order and exactly as published; then the water-balance types ("wb": the noSIF predictors plus the CWSC
+# without its drift and the land model's storage), which have no published study and are always tuned.
 MODEL_PREDICTORS = {
     "LSTM": PREDICTORS, "BiLSTM": PREDICTORS, "LSTMnoSIF": METEO, "BiLSTMnoSIF": METEO,
     "LSTMwb": METEO + WATER_BALANCE, "BiLSTMwb": METEO + WATER_BALANCE,
@@ -56,7 +57,7 @@ def uses_sif(model_type: str) -> bool:
 
 
 def uses_water_balance(model_type: str) -> bool:
-    return "cwsc" in MODEL_PREDICTORS[model_type]
+    return any(p in WATER_BALANCE for p in MODEL_PREDICTORS[model_type])
 
 # Where the cells of a class with too few usable cells go (regions.fallback): the nearest climates, nearest
 # first. Same main group and precipitation type first (the adjacent summer/winter temperature, the warmer

@@ -86,7 +86,7 @@ def era5_variables(paths) -> dict[str, list[str]] | None:
 
 def check_predictor_sets(predictor_sets: dict, era5_files, setting: str = "gapfill.predictor_sets") -> None:
     """Every predictor set (BCNN sets, or the model types' predictors with `setting` "models.types") can be
-    built from the ERA5 files: cwsc needs e and ro, model_twsa swvl1-4."""
+    built from the ERA5 files: cwsc and cwsc_dev need e and ro, model_twsa swvl1-4."""
     found = era5_variables(era5_files)
     if found is None:
         return
