@@ -3,7 +3,8 @@ stored split's validation months inside the fit's test period (months it never t
 test months, the gap and any truth are never read). How the demo's gapfill.overrides were chosen
 (docs/method.md). Each variant changes the config's settings of a set (its overrides included).
 `--experiment production` scores the production fit without the validation months (what
-gapfill.calibration: validation fits first) on all of them instead: months between observed ones, as the gap is.
+gapfill.calibration: validation fits first; every variant is run so) on all of them instead: months between
+observed ones, as the gap is.
 
     .venv/bin/python tools/compare_bcnn_options.py [--results results] [--configfile config/config.yaml] \\
         [--sets all noSIF paper] [--experiment evaluation] [--variant name key=value ...]
@@ -15,6 +16,7 @@ of them inside the 95 % interval.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -25,7 +27,7 @@ import yaml
 
 from twsrecon.config import validate
 from twsrecon.evaluation.metrics import nse
-from twsrecon.evaluation.scores import bcnn_split, on_time, split_on
+from twsrecon.evaluation.scores import bcnn_split, observation_interval, on_time, split_on
 from twsrecon.gapfill.experiment import BCNNSettings, run_bcnn
 from twsrecon.periods import VAL
 
@@ -40,14 +42,16 @@ VARIANTS = {
 
 
 def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataArray,
-                      experiment: str = "evaluation") -> dict:
+                      experiment: str = "evaluation", grace_error: xr.DataArray | None = None) -> dict:
     time = pd.DatetimeIndex(product["time"].values)
     obs = on_time(grace, time)
     stored = split_on(split, time)
     flags = bcnn_split(time, obs, stored) if experiment == "evaluation" else stored
     months = (flags == VAL).transpose("time", "lat", "lon").values
     sim = product["twsa_bcnn"].transpose("time", "lat", "lon").values.astype(float)
-    std = product["twsa_bcnn_std"].transpose("time", "lat", "lon").values.astype(float)
+    # the interval of a GRACE value: the TWSA's and GRACE's stated error
+    std = observation_interval(product["twsa_bcnn_std"], grace_error)
+    std = std.transpose("time", "lat", "lon").values.astype(float)
     o = obs.transpose("time", "lat", "lon").values.astype(float)
     ok = months & np.isfinite(sim) & np.isfinite(o)
     s, r = np.where(ok, sim, np.nan), np.where(ok, o, np.nan)
@@ -90,15 +94,14 @@ def main() -> None:
             for key, value in change.items():
                 params[key] = params[key] * 3 if value == "x3" else value
             settings = BCNNSettings.from_params(params)
-            if args.experiment == "production" and settings.calibration != "validation":
-                raise SystemExit(f"variant {name}, set {pset}: only gapfill.calibration: validation fits the "
-                                 "production fit without the validation months")
+            if args.experiment == "production":  # its first fit holds out exactly the validation months
+                settings = dataclasses.replace(settings, calibration="validation")
             start = time.perf_counter()
             run = run_bcnn(cube, ice, g["predictor_sets"][pset], args.experiment, pset, settings,
                            seed=config["seed"], split=split)
             rows.append({"variant": name, "predictors": pset,
                          **validation_scores(run.product if args.experiment == "evaluation" else run.held_out,
-                                             cube["twsa"], split, args.experiment),
+                                             cube["twsa"], split, args.experiment, cube.get("twsa_uncertainty")),
                          "seconds": round(time.perf_counter() - start, 1)})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
     table = pd.DataFrame(rows)
