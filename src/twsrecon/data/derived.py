@@ -28,7 +28,7 @@ def predictor_field(cube: xr.Dataset, name: str) -> np.ndarray:
     the cube's cells (all are per cell), with time first.
 
     Why cwsc_dev: any imbalance of the forcings (sublimation, abstraction, a bias of ET or runoff) makes CWSC
-    drift, so before GRACE it leaves the range a model was fit on (on the demo, 43 % of the 1984-2001 months of
+    drift, so before GRACE it leaves the range a model was fit on (on the demo, 47 % of the 1984-2001 months of
     the median cell); the cumulative departure from the mean (the groundwater hydrologists' CDM) keeps the
     storage memory without the drift."""
     needs = CUBE_NEEDS.get(name, (name,))

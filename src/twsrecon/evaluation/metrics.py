@@ -97,8 +97,9 @@ def coverage_factor(errors: np.ndarray, stds: np.ndarray, noise: np.ndarray | fl
     raised by the n months' finite-sample correction, level (n + 1) / n (CDF pooling of Dunn, Wasserman &
     Ramdas 2022, J. Am. Stat. Assoc. 118: 2491); with fewer months than that allows, the largest score."""
     errors, stds = np.broadcast_arrays(np.asarray(errors, float), np.asarray(stds, float))
-    noise = np.broadcast_to(np.asarray(0.0 if noise is None else noise, float), errors.shape)
-    ok = np.isfinite(errors) & np.isfinite(stds) & (stds > 0) & np.isfinite(noise)
+    # a pair without a stated error has none taken out
+    noise = np.nan_to_num(np.broadcast_to(np.asarray(0.0 if noise is None else noise, float), errors.shape))
+    ok = np.isfinite(errors) & np.isfinite(stds) & (stds > 0)
     if not ok.any():
         raise ValueError("no month with an error and a positive standard deviation to calibrate the interval on")
     # each observation's score: the smallest factor that covers it

@@ -282,8 +282,9 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     record = product(data, mean, std, coords, experiment, predictor_set)
     if holdout is not None:
         record["twsa_bcnn_std"].attrs["comment"] = (
-            f"scaled by {factor:.4f}: the factor that puts 95 % of the {CALIBRATIONS[settings.calibration]} inside "
-            "mean +- 1.96 std against GRACE in a fit that never saw them (gapfill.calibration: "
+            f"scaled by {factor:.4f}: the factor that puts 95 % of the {CALIBRATIONS[settings.calibration]} (at the "
+            "months' finite-sample level) inside mean +- 1.96 std against GRACE in a fit that never saw them "
+            "(gapfill.calibration: "
             f"{settings.calibration})" + ("" if data.obs_error is None else
                                           "; GRACE's stated uncertainty is taken out: the interval of the TWSA"))
     state = {k: v.detach().cpu().contiguous() for k, v in trainer.net.state_dict().items()}
