@@ -35,7 +35,7 @@ def predictor_field(cube: xr.Dataset, name: str) -> np.ndarray:
     missing = [v for v in needs if v not in cube]
     if missing:
         raise ValueError(f"predictor '{name}' needs {', '.join(missing)} in the cube: supply the ERA5 "
-                         "evaporation (e) and runoff (ro) fields for cwsc, soil water swvl1-4 for model_twsa")
+                         "evaporation (e) and runoff (ro) fields for cwsc and cwsc_dev, soil water swvl1-4 for model_twsa")
     if name in ("cwsc", "cwsc_dev"):
         flux = (cube["pcp"].values - cube["et"].values - cube["runoff"].values).astype(np.float64)
         if name == "cwsc_dev":
