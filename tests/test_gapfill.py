@@ -301,3 +301,28 @@ def test_bcnn_grid_domain_and_conservative_remaps():
     assert same.identity and same.grid.shape == (16, 28)
     with pytest.raises(ValueError, match="finer than the analysis grid"):
         bcnn_grid(np.arange(30.5, 46), np.arange(-13.5, 14), 0.5, None)
+
+
+def test_anchor_ties_each_hole_to_the_fits_error_at_its_edges():
+    """gapfill.anchor: edges. Inside a hole the prediction moves by the mean error of the seen months on each
+    side, interpolated linearly; seen months, one-sided ends and unseen GRACE values (held out) stay out."""
+    from twsrecon.gapfill.experiment import anchor_to_edges
+
+    t = np.arange(24, dtype=float)
+    observed = np.stack([t, 2 * t], -1)[:, None, :]  # (T, 1, 2): a residual growing 1 / 2 cm a month
+    mean = np.zeros_like(observed)
+    seen = np.ones(observed.shape, bool)
+    seen[6:17] = False  # an 11-month hole, as the gap
+    seen[20:, 0, 1] = False  # the second cell's record ends early: no month after, nothing to tie to
+    out = anchor_to_edges(mean, observed, seen, months=1)
+    np.testing.assert_allclose(out[6:17, 0, 0], t[6:17])  # a linear error is recovered exactly
+    np.testing.assert_allclose(out[6:17, 0, 1], 2 * t[6:17])
+    np.testing.assert_array_equal(out[seen], mean[seen])
+    np.testing.assert_array_equal(out[20:, 0, 1], 0.0)
+    # three months a side: the mean error of months 3-5 (4) and 17-19 (18), from their last / first month
+    out3 = anchor_to_edges(mean, observed, seen, months=3)
+    np.testing.assert_allclose(out3[6:17, 0, 0], 4 + 14 * np.arange(1, 12) / 12)
+    # what lies in the hole, GRACE values included, never enters
+    changed = observed.copy()
+    changed[6:17] += 100.0
+    np.testing.assert_array_equal(anchor_to_edges(mean, changed, seen, months=3), out3)

@@ -122,7 +122,7 @@ def test_bcnn_settings_from_params():
     params = {"lags": [0, 1, 2], "particles": 2, "n_features": 4, "epochs": 2, "learning_rate": 1e-3, "batch_size": 8,
               "domain": None, "resolution": 1.0, "ice_classes": [30], "bf16": False,
               "target_scaling": "global", "noise": "particle", "latitude_weighting": False, "lr_schedule": "none",
-              "calibration": "none", "calibration_months": 11}
+              "calibration": "none", "calibration_months": 11, "anchor": "none", "anchor_months": 1}
     settings = BCNNSettings.from_params(params)
     assert settings.lags == [0, 1, 2] and settings.ice_classes == [30] and not settings.bf16
     with pytest.raises(KeyError):

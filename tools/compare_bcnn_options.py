@@ -4,7 +4,9 @@ test months, the gap and any truth are never read). How the demo's gapfill.overr
 (docs/method.md). Each variant changes the config's settings of a set (its overrides included).
 `--experiment production` scores the production fit without the validation months (what
 gapfill.calibration: validation fits first; every variant is run so) on all of them instead: months between
-observed ones, as the gap is.
+observed ones, as the gap is. `--experiment windows` scores the production fit without the gap-like windows
+(gapfill.calibration: windows, every variant run so) on those windows: 11-month holes between observed months,
+the gap's shape; how gapfill.anchor was chosen.
 
     .venv/bin/python tools/compare_bcnn_options.py [--results results] [--configfile config/config.yaml] \\
         [--sets all noSIF paper] [--experiment evaluation] [--variant name key=value ...]
@@ -28,7 +30,7 @@ import yaml
 from twsrecon.config import validate
 from twsrecon.evaluation.metrics import nse
 from twsrecon.evaluation.scores import bcnn_split, observation_interval, on_time, split_on
-from twsrecon.gapfill.experiment import BCNNSettings, run_bcnn
+from twsrecon.gapfill.experiment import BCNNSettings, anchor_to_edges, run_bcnn, window_holdout
 from twsrecon.periods import VAL
 
 VARIANTS = {
@@ -38,16 +40,21 @@ VARIANTS = {
     "plateau": {"lr_schedule": "plateau"},
     "cell_scaling": {"target_scaling": "cell"},
     "epochs_x3": {"epochs": "x3"},
+    "anchor_edges": {"anchor": "edges"},
 }
 
 
 def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataArray,
-                      experiment: str = "evaluation", grace_error: xr.DataArray | None = None) -> dict:
+                      experiment: str = "evaluation", grace_error: xr.DataArray | None = None,
+                      calibration_months: int = 11) -> dict:
     time = pd.DatetimeIndex(product["time"].values)
     obs = on_time(grace, time)
     stored = split_on(split, time)
-    flags = bcnn_split(time, obs, stored) if experiment == "evaluation" else stored
-    months = (flags == VAL).transpose("time", "lat", "lon").values
+    if experiment == "windows":
+        months = window_holdout(stored.transpose("time", "lat", "lon").values, calibration_months)
+    else:
+        flags = bcnn_split(time, obs, stored) if experiment == "evaluation" else stored
+        months = (flags == VAL).transpose("time", "lat", "lon").values
     sim = product["twsa_bcnn"].transpose("time", "lat", "lon").values.astype(float)
     # the interval of a GRACE value: the TWSA's and GRACE's stated error
     std = observation_interval(product["twsa_bcnn_std"], grace_error)
@@ -63,16 +70,33 @@ def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataAr
             "coverage95": float(inside.mean())}
 
 
+def anchored_record(record: xr.Dataset, cube: xr.Dataset, split: xr.DataArray, settings: BCNNSettings,
+                    months: int) -> xr.Dataset:
+    """The windows fit's held-out record with its mean tied to the GRACE months it saw (all but the windows)
+    at each hole's edges, as gapfill.anchor: edges would make it (its interval stays the fit's)."""
+    time = pd.DatetimeIndex(record["time"].values)
+    obs = on_time(cube["twsa"], time).transpose("time", "lat", "lon").values.astype(float)
+    held = window_holdout(split_on(split, time).transpose("time", "lat", "lon").values, settings.calibration_months)
+    mean = record["twsa_bcnn"].transpose("time", "lat", "lon").values.astype(float)
+    seen = np.isfinite(obs) & np.isfinite(mean) & ~held
+    out = record.copy()
+    out["twsa_bcnn"] = (("time", "lat", "lon"), anchor_to_edges(mean, obs, seen, months))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results")
     ap.add_argument("--configfile", default="config/config.yaml")
     ap.add_argument("--sets", nargs="*", default=None)
-    ap.add_argument("--experiment", choices=["evaluation", "production"], default="evaluation")
+    ap.add_argument("--experiment", choices=["evaluation", "production", "windows"], default="evaluation")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--variant", nargs="+", action="append", default=[],
                     help="a named variant of your own: NAME key=value ... (YAML values)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (gapfill.threads)")
+    ap.add_argument("--anchor-months", type=int, nargs="*", default=[],
+                    help="with --experiment windows: also score each variant's held-out record (anchor none) "
+                         "tied to the edges of its holes by this many months (gapfill.anchor: edges), no refit")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = yaml.safe_load(open(args.configfile))
@@ -94,16 +118,25 @@ def main() -> None:
             for key, value in change.items():
                 params[key] = params[key] * 3 if value == "x3" else value
             settings = BCNNSettings.from_params(params)
-            if args.experiment == "production":  # its first fit holds out exactly the validation months
-                settings = dataclasses.replace(settings, calibration="validation")
+            if args.experiment != "evaluation":  # its first fit holds out exactly the months scored
+                settings = dataclasses.replace(
+                    settings, calibration="validation" if args.experiment == "production" else "windows")
             start = time.perf_counter()
-            run = run_bcnn(cube, ice, g["predictor_sets"][pset], args.experiment, pset, settings,
-                           seed=config["seed"], split=split)
+            run = run_bcnn(cube, ice, g["predictor_sets"][pset], "evaluation" if args.experiment == "evaluation"
+                           else "production", pset, settings, seed=config["seed"], split=split)
             rows.append({"variant": name, "predictors": pset,
                          **validation_scores(run.product if args.experiment == "evaluation" else run.held_out,
-                                             cube["twsa"], split, args.experiment, cube.get("twsa_uncertainty")),
+                                             cube["twsa"], split, args.experiment, cube.get("twsa_uncertainty"),
+                                             settings.calibration_months),
                          "seconds": round(time.perf_counter() - start, 1)})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
+            if args.experiment == "windows" and settings.anchor == "none":
+                for months in args.anchor_months:  # the anchor only moves a fit's mean: the same fit, re-anchored
+                    rows.append({"variant": f"{name}+anchor{months}", "predictors": pset,
+                                 **validation_scores(anchored_record(run.held_out, cube, split, settings, months),
+                                                     cube["twsa"], split, args.experiment,
+                                                     cube.get("twsa_uncertainty"), settings.calibration_months)})
+                    print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False), flush=True)
     table = pd.DataFrame(rows)
     print("\nmedian over the predictor sets:")
     print(table.groupby("variant", sort=False)[["median_nse", "median_rmse", "coverage95"]].median().to_string())

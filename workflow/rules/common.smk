@@ -236,7 +236,8 @@ def bcnn_settings(predictor_set):
     """The gapfill keys a BCNN fit uses, with the predictor set's own overrides (gapfill.overrides) on top."""
     keys = config_keys("gapfill", "lags", "particles", "n_features", "epochs", "learning_rate", "batch_size",
                        "domain", "resolution", "ice_classes", "bf16", "target_scaling", "noise",
-                       "latitude_weighting", "lr_schedule", "calibration", "calibration_months")
+                       "latitude_weighting", "lr_schedule", "calibration", "calibration_months", "anchor",
+                       "anchor_months")
     return keys | config["gapfill"]["overrides"].get(predictor_set, {})
 
 

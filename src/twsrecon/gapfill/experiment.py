@@ -3,13 +3,14 @@ the analysis grid, its product and scores (`run_bcnn`, what rule bcnn runs)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..evaluation.metrics import coverage_factor
+from ..evaluation.metrics import coverage_factor, nse
 from ..evaluation.scores import split_on
 from ..logs import Progress
 from ..periods import TEST, VAL
@@ -119,6 +120,52 @@ def interval_factor(data: GapfillData, mean_cm: np.ndarray, std_cm: np.ndarray) 
     return coverage_factor(mean_cm[sel] - data.observed[sel], std_cm[sel], noise, groups=month), int(sel.sum())
 
 
+def _edge_residuals(resid: np.ndarray, seen: np.ndarray, months: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every month, each cell's mean residual over its last `months` seen months up to it, and how many
+    months back the last seen one lies (inf before the first)."""
+    buf = np.full((months,) + resid.shape[1:], np.nan)
+    pushed = np.zeros(resid.shape[1:], np.int64)
+    since = np.full(resid.shape[1:], np.inf)
+    level, distance = np.full(resid.shape, np.nan), np.full(resid.shape, np.inf)
+    for t in range(resid.shape[0]):
+        s = seen[t]
+        slot = (pushed % months)[None]
+        np.put_along_axis(buf, slot, np.where(s, resid[t], np.take_along_axis(buf, slot, 0)[0])[None], 0)
+        pushed += s
+        since = np.where(s, 0.0, since + 1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # cells with nothing seen yet: NaN
+            level[t] = np.nanmean(buf, 0)
+        distance[t] = since
+    return level, distance
+
+
+def anchor_to_edges(mean_cm: np.ndarray, observed: np.ndarray, seen: np.ndarray, months: int) -> np.ndarray:
+    """The prediction (T, H, W) in each hole of a cell's record (months without a GRACE value the fit saw, between
+    months with one) shifted by the fit's own error at the hole's edges: the mean residual (GRACE - prediction)
+    of the `months` seen months before the hole and of those after it, interpolated linearly across the hole.
+
+    Why: without storage predictors the network's error is largely a storage anomaly that persists for months
+    (the memory it lacks), so its error next to the gap says much of its error inside. Only GRACE months the fit
+    saw enter; seen months and months beyond a cell's first or last seen month are left as they are."""
+    seen = np.asarray(seen, bool) & np.isfinite(observed) & np.isfinite(mean_cm)
+    resid = np.where(seen, observed - mean_cm, np.nan)
+    before, d_before = _edge_residuals(resid, seen, months)
+    after, d_after = (a[::-1] for a in _edge_residuals(resid[::-1], seen[::-1], months))
+    hole = ~seen & np.isfinite(before) & np.isfinite(after)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = before + (after - before) * d_before / (d_before + d_after)
+    return np.where(hole, mean_cm + shift, mean_cm)
+
+
+def held_out_nse(data: GapfillData, mean_cm: np.ndarray) -> float:
+    """Median over cells of the NSE on a calibration fit's held-out months against GRACE: the skill on months
+    the fit never saw (under gapfill.calibration: windows, holes like the gap), what gapfill options are chosen on."""
+    sel = data.holdout & data.scored_mask & np.isfinite(mean_cm)
+    cell = nse(np.moveaxis(np.where(sel, mean_cm, np.nan), 0, -1), np.moveaxis(np.where(sel, data.observed, np.nan), 0, -1))
+    return float(np.nanmedian(cell)) if np.isfinite(cell).any() else np.nan
+
+
 def calibration_windows(observed: np.ndarray, length: int) -> np.ndarray:
     """Months (T,) of gap-like windows: `length` months without GRACE between observed ones, as the mission gap.
 
@@ -163,6 +210,10 @@ def window_holdout(flags: np.ndarray, length: int) -> np.ndarray:
     return held
 
 
+# gapfill.anchor: what the prediction in a hole of the record (the gap) is tied to.
+ANCHORS = {"none": "the network alone (Mo et al.)",
+           "edges": "the network shifted by its error on the GRACE months at the hole's edges"}
+
 # gapfill.calibration: the months a first fit holds out to set the interval's width on.
 CALIBRATIONS = {"none": "no months", "validation": "stored split's validation months",
                 "windows": "gap-like windows of the non-test months"}
@@ -188,6 +239,8 @@ class BCNNSettings:
     lr_schedule: str
     calibration: str
     calibration_months: int
+    anchor: str
+    anchor_months: int
 
     @classmethod
     def from_params(cls, params: dict) -> "BCNNSettings":
@@ -219,6 +272,8 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     """
     from ..device import resolve_device  # torch: only the fit needs it
 
+    if settings.anchor not in ANCHORS:
+        raise ValueError(f"unknown gapfill.anchor {settings.anchor!r}: one of {', '.join(ANCHORS)}")
     if settings.calibration not in CALIBRATIONS:
         raise ValueError(f"unknown gapfill.calibration {settings.calibration!r}: one of {', '.join(CALIBRATIONS)}")
     holdout = None
@@ -261,24 +316,35 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
                             target_scaling=settings.target_scaling, holdout=held)
         return (data, *to_analysis_grid(fit_data, data, grid, mean, std), trainer, fit_data.channels)
 
-    factor, held_out = 1.0, None
+    def anchored(data: GapfillData, mean: np.ndarray) -> np.ndarray:
+        """gapfill.anchor: edges ties each hole to the GRACE months the fit saw on both sides of it."""
+        if settings.anchor == "none":
+            return mean
+        return anchor_to_edges(mean, data.observed, data.loss_mask & data.train[:, None, None],
+                               settings.anchor_months)
+
+    factor, held_out, held_nse = 1.0, None, {"": np.nan, "_network": np.nan}
     if holdout is not None:
         # A first fit without the validation months measures how wide the interval must be on months it
         # never saw; the record comes from the fit on every month (its mean loses nothing to the holdout),
         # its standard deviation scaled by that factor.
-        held_data, held_mean, held_std, _, _ = fit(holdout)
+        held_data, network_mean, held_std, _, _ = fit(holdout)
+        held_mean = anchored(held_data, network_mean)
         factor, n_held = interval_factor(held_data, held_mean, held_std)
+        held_nse = {"": held_out_nse(held_data, held_mean), "_network": held_out_nse(held_data, network_mean)}
         held_out = product(held_data, held_mean, held_std * factor, coords, experiment, predictor_set)
         if log is not None:
             log.info("interval calibrated on %d held-out cell-months (%s)%s: standard deviation x %.3f; now the "
                      "fit on every month", n_held, CALIBRATIONS[settings.calibration],
                      "" if held_data.obs_error is None else ", GRACE's stated uncertainty taken out", factor)
     data, mean, std, trainer, channels = fit(None)
-    std = std * factor
+    mean, std = anchored(data, mean), std * factor
     scores = score_test_months(data, mean, std, coords)
     rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
             for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
     rows["interval_factor"] = factor
+    # on the calibration fit's held-out months: the record as made, and the network alone (what the anchor adds)
+    rows.update({f"median_nse_held_out{k}": v for k, v in held_nse.items()})
     record = product(data, mean, std, coords, experiment, predictor_set)
     if holdout is not None:
         record["twsa_bcnn_std"].attrs["comment"] = (
