@@ -238,7 +238,11 @@ def test_bcnn_products_on_the_tiny_demo(tiny_run):
             assert not any(c.startswith("truth") for c in summary.columns)  # a fit never sees the truth
             # gapfill.calibration: validation: a fit without the validation months scaled the std
             assert np.isfinite(summary["interval_factor"].iloc[0]) and summary["interval_factor"].iloc[0] != 1.0
+            # the held-out windows' skill, as made (gapfill.anchor: edges) and of the network alone
+            held = summary[["median_nse_held_out", "median_nse_held_out_network"]].iloc[0]
+            assert np.isfinite(held).all() and held.iloc[0] != held.iloc[1]
     assert "gap-like windows" in bcnn["twsa_bcnn_std"].attrs["comment"]
+    assert "gapfill.anchor: edges" in bcnn["twsa_bcnn"].attrs["comment"]
     scores = xr.open_dataset(tiny_run / "results/gapfill/evaluation/all/scores.nc")
     for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "r_detrended_all_months",
               "nse_detrended_all_months", "nrmse_detrended_all_months", "coverage95"):

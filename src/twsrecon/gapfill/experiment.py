@@ -346,6 +346,11 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     # on the calibration fit's held-out months: the record as made, and the network alone (what the anchor adds)
     rows.update({f"median_nse_held_out{k}": v for k, v in held_nse.items()})
     record = product(data, mean, std, coords, experiment, predictor_set)
+    if settings.anchor != "none":
+        record["twsa_bcnn"].attrs["comment"] = (
+            f"in each hole between GRACE months the fit trained on (the gap): shifted by the fit's mean error on the "
+            f"{settings.anchor_months} such month(s) at each edge, interpolated linearly (gapfill.anchor: "
+            f"{settings.anchor})")
     if holdout is not None:
         record["twsa_bcnn_std"].attrs["comment"] = (
             f"scaled by {factor:.4f}: the factor that puts 95 % of the {CALIBRATIONS[settings.calibration]} (at the "
