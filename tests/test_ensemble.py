@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from twsrecon.evaluation.ensemble import choose_power, combine, ensemble, inverse_mse_weights, spread_factor
+from twsrecon.evaluation.ensemble import (choose_power, combine, ensemble, error_variance, inverse_mse_weights,
+                                         spread_factor)
 from twsrecon.evaluation.metrics import Z95
 from twsrecon.periods import TEST, TRAIN, VAL
 
@@ -62,6 +63,25 @@ def test_combine_renormalises_missing_members_and_adds_member_variance():
     assert mean[0, 0, 0] == pytest.approx(0.25 * 1 + 0.75 * 3)
     assert spread[0, 0, 0] == pytest.approx(np.sqrt(0.25 * 1.5**2 + 0.75 * 0.5**2 + 0.75 * 4.0))
     assert mean[1, 0, 0] == pytest.approx(1.0) and spread[1, 0, 0] == pytest.approx(0.0)
+
+
+def test_error_variance_is_the_out_of_sample_mse_less_graces_stated_error():
+    """A reconstruction's variance in the gap: its MSE on the months its weight comes from, GRACE's error out."""
+    rng = np.random.default_rng(1)
+    observed = rng.normal(0.0, 5.0, (40, 2, 2))
+    member = observed + rng.normal(0.0, 2.0, observed.shape)
+    months = np.zeros(observed.shape, bool)
+    months[::2] = True
+    months[:, 1, 1] = False
+    months[:3, 1, 1] = True  # three months only: too few to judge
+    member[1::2] += 100.0  # the other months never enter
+    mse = ((member - observed)[::2] ** 2).mean(0)
+    var = error_variance(member[None], observed, months, min_months=6)[0]
+    np.testing.assert_allclose(var[[0, 0, 1], [0, 1, 0]], mse[[0, 0, 1], [0, 1, 0]])
+    assert var[1, 1] == 0.0
+    less = error_variance(member[None], observed, months, 6, obs_error=np.full(observed.shape, 1.5))[0]
+    np.testing.assert_allclose(less[0, 0], mse[0, 0] - 1.5**2)
+    assert error_variance(member[None], observed, months, 6, obs_error=np.full(observed.shape, 9.0))[0, 0, 0] == 0.0
 
 
 def test_spread_factor_widens_alike_members_to_cover_95_percent_of_validation_months():

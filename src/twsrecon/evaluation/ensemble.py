@@ -11,10 +11,11 @@ chosen by cross-validation on the validation months themselves (`choose_power`).
   validation months inside that fit's test period (EVALUATION["test"]: months it never trained on), and the
   reconstructions' weights there from the same months, so every member is judged on the same months.
 
-The spread is the weighted mixture's standard deviation: the members' disagreement, plus the BCNN's own
-predictive variance where it is a member. Where only reconstructions are members, their disagreement is
-scaled to cover 95 % of the validation months (`spread_factor`); the BCNN's variance is calibrated already
-(gapfill.calibration).
+The spread is the weighted mixture's standard deviation: the members' disagreement, plus each member's own
+variance where the BCNN is a member (the BCNN's calibrated predictive variance, gapfill.calibration; a
+reconstruction's error variance on the months its gap weight comes from, `error_variance`). Where only
+reconstructions are members, their disagreement is scaled to cover 95 % of the validation months
+(`spread_factor`).
 """
 
 from __future__ import annotations
@@ -45,16 +46,38 @@ def _on(da: xr.DataArray, time: pd.DatetimeIndex) -> np.ndarray:
 POWERS = (0.0, 1.0, 2.0, 4.0, np.inf)
 
 
+def _mse(members: np.ndarray, observed: np.ndarray, months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's mean squared error (M, H, W) against `observed` on the months where `months` holds, and
+    how many months that is."""
+    err = np.where(months[None], members - observed[None], np.nan)
+    n = np.isfinite(err).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(err**2, axis=1) / n, n
+
+
+def error_variance(members: np.ndarray, observed: np.ndarray, months: np.ndarray, min_months: int = MIN_MONTHS,
+                   obs_error: np.ndarray | None = None) -> np.ndarray:
+    """Each member's error variance (M, H, W) of the TWSA: its MSE against GRACE on `months` (out of its
+    sample), less GRACE's stated error variance there; 0 where fewer than `min_months` months judge it.
+
+    Why: a reconstruction has no interval of its own; in the gap, beside the BCNN fits' calibrated variance,
+    it carries the error it makes on months it never trained on."""
+    mse, n = _mse(members, observed, months)
+    if obs_error is not None:
+        with warnings.catch_warnings():  # cells without such months: nothing to take out
+            warnings.simplefilter("ignore", RuntimeWarning)
+            noise = np.nanmean(np.where(months & np.isfinite(observed), obs_error, np.nan) ** 2, axis=0)
+        mse = mse - np.nan_to_num(noise)
+    return np.where(n >= min_months, np.clip(np.nan_to_num(mse), 0.0, None), 0.0)
+
+
 def inverse_mse_weights(members: np.ndarray, observed: np.ndarray, months: np.ndarray,
                         min_months: int = MIN_MONTHS, power: float = 1.0) -> np.ndarray:
     """Weights (M, H, W) summing to 1 over the members with an error, ∝ MSE^-power, from members (M, T, H, W)
     against `observed` (T, H, W) on the months where `months` (T, H, W) holds (power inf: all weight on the
     lowest MSE). A member without `min_months` such months gets no weight where another has them; where
     none has, the members weigh equally."""
-    err = np.where(months[None], members - observed[None], np.nan)
-    n = np.isfinite(err).sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mse = np.nansum(err**2, axis=1) / n
+    mse, n = _mse(members, observed, months)
     ok = (n >= min_months) & (mse > 0)
     if np.isinf(power):
         best = np.argmin(np.where(ok, mse, np.inf), axis=0)
@@ -188,7 +211,10 @@ def ensemble(cube, split, reconstructions: dict, evaluation: dict, production: d
         w_gap = inverse_mse_weights(judged, observed, out_of_sample, min_months, gap_power)
         chosen |= {"gap_weight_power": gap_power, "gap_weight_power_cv_nse": gap_cv}
         members = np.concatenate([r, np.stack(fits)])
-        variances = np.concatenate([np.zeros_like(r), np.stack(stds) ** 2])
+        # every member carries its own error variance: the reconstructions' on the months their weights come from
+        recon_var = error_variance(r, observed, out_of_sample, min_months,
+                                   None if grace_error is None else _on(grace_error, time))
+        variances = np.concatenate([np.broadcast_to(recon_var[:, None], r.shape), np.stack(stds) ** 2])
         g_mean, g_spread = combine(members, w_gap, variances)
         # GRACE-era months GRACE did not observe, where a BCNN production fit predicts
         unobserved = ~np.isfinite(observed) & np.isfinite(np.stack(fits)).any(0)
@@ -205,8 +231,8 @@ def _dataset(coords, time, mean, spread, names, w_recon, bcnn_names, w_gap, unob
     ds["twsa"] = (("time", "lat", "lon"), mean.astype(np.float32), {
         **common, "long_name": "terrestrial water storage anomaly, skill-weighted ensemble mean"})
     ds["twsa_spread"] = (("time", "lat", "lon"), spread.astype(np.float32), {
-        **common, "long_name": "ensemble standard deviation (members' spread, plus the BCNN's predictive variance "
-                               "where it is a member)",
+        **common, "long_name": "ensemble standard deviation (members' spread, plus each member's own variance "
+                               "where the BCNN is a member)",
         "comment": "where the BCNN is not a member, the reconstructions' spread times spread_factor: the factor "
                    "that puts 95 % of the validation months inside mean +- 1.96 spread against GRACE, each month "
                    "judged with weights from the other fold (even/odd years); GRACE's stated uncertainty, where "
