@@ -51,7 +51,8 @@ TINY_DEMO = {
     "hyperparameters": {"trials": 2, "epochs": 2, "patience": 2, "cells": 2, "lr_trials": 2,
                         "search_space": {"units": [4, 8], "window": [3, 6], "n_units": [2, 8]}},
     # a --configfile replaces config/config.yaml: the options the tiny run tests are asked for here
-    "gapfill": {"particles": 2, "n_features": 4, "epochs": 2, "calibration": "windows", "anchor": "edges"},
+    "gapfill": {"particles": 2, "n_features": 4, "epochs": 2, "calibration": "windows", "anchor": "edges",
+                "overrides": {"noSIF": {"anchor": "shrunk"}}},
 }
 
 

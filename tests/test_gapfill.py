@@ -238,11 +238,13 @@ def test_bcnn_products_on_the_tiny_demo(tiny_run):
             assert not any(c.startswith("truth") for c in summary.columns)  # a fit never sees the truth
             # gapfill.calibration: validation: a fit without the validation months scaled the std
             assert np.isfinite(summary["interval_factor"].iloc[0]) and summary["interval_factor"].iloc[0] != 1.0
-            # the held-out windows' skill, as made (gapfill.anchor: edges) and of the network alone
+            # the held-out windows' skill, as made (gapfill.anchor: edges; shrunk for noSIF) and of the network alone
             held = summary[["median_nse_held_out", "median_nse_held_out_network"]].iloc[0]
             assert np.isfinite(held).all() and held.iloc[0] != held.iloc[1]
     assert "gap-like windows" in bcnn["twsa_bcnn_std"].attrs["comment"]
     assert "gapfill.anchor: edges" in bcnn["twsa_bcnn"].attrs["comment"]
+    with xr.open_dataset(tiny_run / "results/gapfill/production/noSIF/bcnn.nc") as nosif:
+        assert "shrunk by GRACE's stated error" in nosif["twsa_bcnn"].attrs["comment"]
     scores = xr.open_dataset(tiny_run / "results/gapfill/evaluation/all/scores.nc")
     for v in ("r", "nse", "nrmse", "r_detrended", "nse_detrended", "nrmse_detrended", "r_detrended_all_months",
               "nse_detrended_all_months", "nrmse_detrended_all_months", "coverage95"):
@@ -318,15 +320,57 @@ def test_anchor_ties_each_hole_to_the_fits_error_at_its_edges():
     seen = np.ones(observed.shape, bool)
     seen[6:17] = False  # an 11-month hole, as the gap
     seen[20:, 0, 1] = False  # the second cell's record ends early: no month after, nothing to tie to
-    out = anchor_to_edges(mean, observed, seen, months=1)
+    out, var = anchor_to_edges(mean, observed, seen, months=1)
+    assert (var == 0).all()  # without GRACE's stated error the shift adds no variance
     np.testing.assert_allclose(out[6:17, 0, 0], t[6:17])  # a linear error is recovered exactly
     np.testing.assert_allclose(out[6:17, 0, 1], 2 * t[6:17])
     np.testing.assert_array_equal(out[seen], mean[seen])
     np.testing.assert_array_equal(out[20:, 0, 1], 0.0)
     # three months a side: the mean error of months 3-5 (4) and 17-19 (18), from their last / first month
-    out3 = anchor_to_edges(mean, observed, seen, months=3)
+    out3 = anchor_to_edges(mean, observed, seen, months=3)[0]
     np.testing.assert_allclose(out3[6:17, 0, 0], 4 + 14 * np.arange(1, 12) / 12)
     # what lies in the hole, GRACE values included, never enters
     changed = observed.copy()
     changed[6:17] += 100.0
-    np.testing.assert_array_equal(anchor_to_edges(mean, changed, seen, months=3), out3)
+    np.testing.assert_array_equal(anchor_to_edges(mean, changed, seen, months=3)[0], out3)
+
+
+def test_shrunk_anchor_keeps_the_fits_own_error_and_leaves_grace_noise_out():
+    """gapfill.anchor: shrunk. A cell whose residuals are GRACE's noise alone gets no shift (its edge error is
+    noise); one whose residual is a large persistent error gets nearly all of it; the shift's GRACE error enters
+    the variance, largest next to the edges."""
+    from twsrecon.gapfill.experiment import anchor_to_edges
+
+    rng = np.random.default_rng(0)
+    n = 120
+    noise = np.full((n, 1, 2), 1.5)
+    observed = np.stack([rng.normal(0, 1.0, n),  # residual variance below GRACE's stated 1.5**2: noise only
+                         10 * np.sin(np.arange(n) / 12) + rng.normal(0, 1.5, n)], -1)[:, None, :]
+    mean = np.zeros_like(observed)
+    seen = np.ones(observed.shape, bool)
+    seen[50:61] = False
+    edges, _ = anchor_to_edges(mean, observed, seen, months=1)
+    out, var = anchor_to_edges(mean, observed, seen, months=1, noise=noise)
+    np.testing.assert_array_equal(out[50:61, 0, 0], 0.0)  # nothing of the noisy cell's edge error is kept
+    assert (var[50:61, 0, 0] == 0).all()
+    kept = out[50:61, 0, 1] / edges[50:61, 0, 1]
+    v = observed[seen[:, 0, 1], 0, 1].var() - 1.5 ** 2  # the persistent error's variance: v / (v + s2 / 1) kept
+    np.testing.assert_allclose(kept, v / (v + 1.5 ** 2))
+    assert 0.9 < kept[0] < 1.0
+    assert var[50, 0, 1] > var[55, 0, 1] > 0 and var[60, 0, 1] > var[55, 0, 1]  # the middle is an average
+    np.testing.assert_array_equal(var[seen], 0.0)
+    np.testing.assert_array_equal(out[seen], mean[seen])
+
+
+def test_shrunk_anchor_without_graces_stated_uncertainty_is_a_clear_error():
+    """The shrinkage weighs each edge by GRACE's stated error: a mascon file without one stops the fit before it
+    starts, saying what to use instead."""
+    from twsrecon.gapfill.experiment import BCNNSettings, run_bcnn
+
+    settings = BCNNSettings(lags=[0], particles=1, n_features=1, epochs=1, learning_rate=0.01, batch_size=1,
+                            domain=None, resolution=1.0, ice_classes=[], bf16=False, target_scaling="cell",
+                            noise="particle", latitude_weighting=False, lr_schedule="none", calibration="none",
+                            calibration_months=11, anchor="shrunk", anchor_months=1)
+    cube = xr.Dataset({"twsa": (("time", "lat", "lon"), np.zeros((2, 1, 1)))})
+    with pytest.raises(ValueError, match="twsa_uncertainty.*use edges"):
+        run_bcnn(cube, np.zeros((1, 1), bool), ["pcp"], "production", "all", settings, seed=0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -41,12 +42,13 @@ VARIANTS = {
     "cell_scaling": {"target_scaling": "cell"},
     "epochs_x3": {"epochs": "x3"},
     "anchor_edges": {"anchor": "edges"},
+    "anchor_shrunk": {"anchor": "shrunk"},
 }
 
 
 def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataArray,
                       experiment: str = "evaluation", grace_error: xr.DataArray | None = None,
-                      calibration_months: int = 11) -> dict:
+                      calibration_months: int = 11, dry: np.ndarray | None = None) -> dict:
     time = pd.DatetimeIndex(product["time"].values)
     obs = on_time(grace, time)
     stored = split_on(split, time)
@@ -65,9 +67,15 @@ def validation_scores(product: xr.Dataset, grace: xr.DataArray, split: xr.DataAr
     cell_nse = nse(np.moveaxis(s, 0, -1), np.moveaxis(r, 0, -1))
     rmse = np.sqrt(np.nanmean((s - r) ** 2, axis=0))
     inside = np.abs(sim - o)[ok] <= 1.96 * std[ok]
-    return {"cells": int(np.isfinite(cell_nse).sum()), "months": int(ok.any((1, 2)).sum()),
-            "median_nse": float(np.nanmedian(cell_nse)), "median_rmse": float(np.nanmedian(rmse)),
-            "coverage95": float(inside.mean())}
+    out = {"cells": int(np.isfinite(cell_nse).sum()), "months": int(ok.any((1, 2)).sum()),
+           "median_nse": float(np.nanmedian(cell_nse)), "median_rmse": float(np.nanmedian(rmse)),
+           "coverage95": float(inside.mean())}
+    if dry is not None:  # one interval factor fits the pooled months: do the dry cells' months fall inside too?
+        in_dry = np.broadcast_to(dry, ok.shape)[ok]
+        out.update({"dry_cells": int(np.isfinite(cell_nse[dry]).sum()),
+                    "dry_median_nse": float(np.nanmedian(cell_nse[dry])),
+                    "dry_coverage95": float(inside[in_dry].mean()), "humid_coverage95": float(inside[~in_dry].mean())})
+    return out
 
 
 def anchored_record(record: xr.Dataset, cube: xr.Dataset, split: xr.DataArray, settings: BCNNSettings,
@@ -80,7 +88,7 @@ def anchored_record(record: xr.Dataset, cube: xr.Dataset, split: xr.DataArray, s
     mean = record["twsa_bcnn"].transpose("time", "lat", "lon").values.astype(float)
     seen = np.isfinite(obs) & np.isfinite(mean) & ~held
     out = record.copy()
-    out["twsa_bcnn"] = (("time", "lat", "lon"), anchor_to_edges(mean, obs, seen, months))
+    out["twsa_bcnn"] = (("time", "lat", "lon"), anchor_to_edges(mean, obs, seen, months)[0])
     return out
 
 
@@ -111,6 +119,12 @@ def main() -> None:
         ice = np.isin(k["kg_class"].values, g["ice_classes"])
     with xr.open_dataset(f"{args.results}/split/split.nc") as s:
         split = s["split"].load()
+    dry = None  # the aridity classes from the forcings (the evaluation's, no truth): below humid is dry
+    if os.path.exists(aridity := f"{args.results}/evaluation/aridity.nc"):
+        with xr.open_dataset(aridity) as a:
+            attrs = a["aridity_class"].attrs
+            humid = attrs["flag_values"][attrs["flag_meanings"].split().index("humid")]
+            dry = (a["aridity_class"].values >= 0) & (a["aridity_class"].values < humid)
     rows = []
     for name, change in variants.items():
         for pset in args.sets or list(g["predictor_sets"]):
@@ -127,7 +141,7 @@ def main() -> None:
             rows.append({"variant": name, "predictors": pset,
                          **validation_scores(run.product if args.experiment == "evaluation" else run.held_out,
                                              cube["twsa"], split, args.experiment, cube.get("twsa_uncertainty"),
-                                             settings.calibration_months),
+                                             settings.calibration_months, dry),
                          "seconds": round(time.perf_counter() - start, 1)})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
             if args.experiment == "windows" and settings.anchor == "none":
@@ -135,7 +149,8 @@ def main() -> None:
                     rows.append({"variant": f"{name}+anchor{months}", "predictors": pset,
                                  **validation_scores(anchored_record(run.held_out, cube, split, settings, months),
                                                      cube["twsa"], split, args.experiment,
-                                                     cube.get("twsa_uncertainty"), settings.calibration_months)})
+                                                     cube.get("twsa_uncertainty"), settings.calibration_months,
+                                                     dry)})
                     print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False), flush=True)
     table = pd.DataFrame(rows)
     print("\nmedian over the predictor sets:")

@@ -140,22 +140,49 @@ def _edge_residuals(resid: np.ndarray, seen: np.ndarray, months: int) -> tuple[n
     return level, distance
 
 
-def anchor_to_edges(mean_cm: np.ndarray, observed: np.ndarray, seen: np.ndarray, months: int) -> np.ndarray:
+def anchor_to_edges(mean_cm: np.ndarray, observed: np.ndarray, seen: np.ndarray, months: int,
+                    noise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The prediction (T, H, W) in each hole of a cell's record (months without a GRACE value the fit saw, between
     months with one) shifted by the fit's own error at the hole's edges: the mean residual (GRACE - prediction)
     of the `months` seen months before the hole and of those after it, interpolated linearly across the hole.
+    Returns the shifted prediction and the variance (cm2) the shift adds (0 outside holes and without `noise`).
 
     Why: without storage predictors the network's error is largely a storage anomaly that persists for months
     (the memory it lacks), so its error next to the gap says much of its error inside. Only GRACE months the fit
-    saw enter; seen months and months beyond a cell's first or last seen month are left as they are."""
+    saw enter; seen months and months beyond a cell's first or last seen month are left as they are.
+
+    `noise` (GRACE's stated 1-sigma error, gapfill.anchor: shrunk): an edge's mean residual also carries GRACE's
+    error s2/k (s2 the edge months' mean stated variance), which in a dry cell can exceed the network's own
+    error. Each edge is then shrunk to its expected persistent part, v / (v + s2/k), v the cell's residual
+    variance over its seen months less their mean stated variance (a best linear predictor), and the GRACE
+    error the shrunk shift still carries is returned for the interval."""
     seen = np.asarray(seen, bool) & np.isfinite(observed) & np.isfinite(mean_cm)
+    if noise is not None:
+        seen &= np.isfinite(noise)
     resid = np.where(seen, observed - mean_cm, np.nan)
-    before, d_before = _edge_residuals(resid, seen, months)
-    after, d_after = (a[::-1] for a in _edge_residuals(resid[::-1], seen[::-1], months))
+
+    def edges(x: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """(before, months since), (after, months until): the mean of x over the edge months on each side."""
+        after = (a[::-1] for a in _edge_residuals(x[::-1], seen[::-1], months))
+        return _edge_residuals(x, seen, months), tuple(after)
+
+    (before, d_before), (after, d_after) = edges(resid)
     hole = ~seen & np.isfinite(before) & np.isfinite(after)
     with np.errstate(invalid="ignore", divide="ignore"):
-        shift = before + (after - before) * d_before / (d_before + d_after)
-    return np.where(hole, mean_cm + shift, mean_cm)
+        w = d_before / (d_before + d_after)  # the weight of the edge after the hole
+        if noise is None:
+            shift, var = (1 - w) * before + w * after, np.zeros(mean_cm.shape)
+        else:
+            err2 = np.where(seen, np.asarray(noise, float) ** 2, np.nan)
+            (s2_before, _), (s2_after, _) = edges(err2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # cells never seen: NaN, left as they are
+                v = np.clip(np.nanvar(resid, 0) - np.nanmean(err2, 0), 0.0, None)
+            lam_before = np.where(s2_before > 0, v / (v + s2_before / months), 1.0)
+            lam_after = np.where(s2_after > 0, v / (v + s2_after / months), 1.0)
+            shift = (1 - w) * lam_before * before + w * lam_after * after
+            var = ((1 - w) * lam_before) ** 2 * s2_before / months + (w * lam_after) ** 2 * s2_after / months
+    return np.where(hole, mean_cm + shift, mean_cm), np.where(hole, var, 0.0)
 
 
 def held_out_nse(data: GapfillData, mean_cm: np.ndarray) -> float:
@@ -212,7 +239,9 @@ def window_holdout(flags: np.ndarray, length: int) -> np.ndarray:
 
 # gapfill.anchor: what the prediction in a hole of the record (the gap) is tied to.
 ANCHORS = {"none": "the network alone (Mo et al.)",
-           "edges": "the network shifted by its error on the GRACE months at the hole's edges"}
+           "edges": "the network shifted by its error on the GRACE months at the hole's edges",
+           "shrunk": "as edges, each edge's error shrunk by GRACE's stated error against the fit's own, the "
+                     "interval widened by the GRACE error the shift carries"}
 
 # gapfill.calibration: the months a first fit holds out to set the interval's width on.
 CALIBRATIONS = {"none": "no months", "validation": "stored split's validation months",
@@ -274,6 +303,9 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
 
     if settings.anchor not in ANCHORS:
         raise ValueError(f"unknown gapfill.anchor {settings.anchor!r}: one of {', '.join(ANCHORS)}")
+    if settings.anchor == "shrunk" and "twsa_uncertainty" not in cube:
+        raise ValueError("gapfill.anchor: shrunk weighs each edge by GRACE's stated uncertainty, and the cube has "
+                         "none (twsa_uncertainty, from the mascon file's uncertainty variable): use edges")
     if settings.calibration not in CALIBRATIONS:
         raise ValueError(f"unknown gapfill.calibration {settings.calibration!r}: one of {', '.join(CALIBRATIONS)}")
     holdout = None
@@ -316,12 +348,13 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
                             target_scaling=settings.target_scaling, holdout=held)
         return (data, *to_analysis_grid(fit_data, data, grid, mean, std), trainer, fit_data.channels)
 
-    def anchored(data: GapfillData, mean: np.ndarray) -> np.ndarray:
-        """gapfill.anchor: edges ties each hole to the GRACE months the fit saw on both sides of it."""
+    def anchored(data: GapfillData, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """gapfill.anchor: edges / shrunk tie each hole to the GRACE months the fit saw on both sides of it."""
         if settings.anchor == "none":
-            return mean
-        return anchor_to_edges(mean, data.observed, data.loss_mask & data.train[:, None, None],
-                               settings.anchor_months)
+            return mean, std
+        mean, var = anchor_to_edges(mean, data.observed, data.loss_mask & data.train[:, None, None],
+                                    settings.anchor_months, data.obs_error if settings.anchor == "shrunk" else None)
+        return mean, np.sqrt(std ** 2 + var)
 
     factor, held_out, held_nse = 1.0, None, {"": np.nan, "_network": np.nan}
     if holdout is not None:
@@ -329,7 +362,7 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
         # never saw; the record comes from the fit on every month (its mean loses nothing to the holdout),
         # its standard deviation scaled by that factor.
         held_data, network_mean, held_std, _, _ = fit(holdout)
-        held_mean = anchored(held_data, network_mean)
+        held_mean, held_std = anchored(held_data, network_mean, held_std)
         factor, n_held = interval_factor(held_data, held_mean, held_std)
         held_nse = {"": held_out_nse(held_data, held_mean), "_network": held_out_nse(held_data, network_mean)}
         held_out = product(held_data, held_mean, held_std * factor, coords, experiment, predictor_set)
@@ -338,7 +371,8 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
                      "fit on every month", n_held, CALIBRATIONS[settings.calibration],
                      "" if held_data.obs_error is None else ", GRACE's stated uncertainty taken out", factor)
     data, mean, std, trainer, channels = fit(None)
-    mean, std = anchored(data, mean), std * factor
+    mean, std = anchored(data, mean, std)
+    std = std * factor
     scores = score_test_months(data, mean, std, coords)
     rows = {f"median_{v}": float(np.nanmedian(scores[v])) if np.isfinite(scores[v]).any() else np.nan
             for v in scores.data_vars if v not in ("lat_bnds", "lon_bnds", "crs")}
@@ -349,8 +383,9 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     if settings.anchor != "none":
         record["twsa_bcnn"].attrs["comment"] = (
             f"in each hole between GRACE months the fit trained on (the gap): shifted by the fit's mean error on the "
-            f"{settings.anchor_months} such month(s) at each edge, interpolated linearly (gapfill.anchor: "
-            f"{settings.anchor})")
+            f"{settings.anchor_months} such month(s) at each edge, interpolated linearly"
+            + (", each edge shrunk by GRACE's stated error against the fit's own" if settings.anchor == "shrunk"
+               else "") + f" (gapfill.anchor: {settings.anchor})")
     if holdout is not None:
         record["twsa_bcnn_std"].attrs["comment"] = (
             f"scaled by {factor:.4f}: the factor that puts 95 % of the {CALIBRATIONS[settings.calibration]} (at the "
