@@ -328,6 +328,25 @@ def test_target_trend_fit_on_training_months_held_or_extended_before_grace():
     np.testing.assert_allclose(prep.to_cm(prep.y)[:, 40:], twsa[:, 40:], atol=1e-4)
 
 
+def test_backcast_cuts_each_cells_first_grace_years_and_judges_them_without_test_months():
+    """The record of a backcast fit begins `years` after each cell's own first GRACE month; the months cut are
+    judged, except test months; a trend held before the record is then held before the cut."""
+    from twsrecon.periods import NONE, TEST, TRAIN, VAL
+    from twsrecon.reconstruction.fitting import backcast, target_trend
+
+    t = np.arange(100)
+    twsa = np.stack([np.where(t >= 10, 0.5 * t, np.nan), np.where(t >= 30, 0.5 * t, np.nan)])
+    flags = np.where(np.isfinite(twsa), np.where(t % 5 == 0, VAL, TRAIN), NONE).astype(np.int8)
+    flags[0, 12] = TEST
+    y, f, judged = backcast(twsa, flags, 2)
+    assert np.isnan(y[0, :34]).all() and np.isfinite(y[0, 34:]).all()
+    assert np.isnan(y[1, :54]).all() and np.isfinite(y[1, 54:]).all()
+    assert (f[0, 10:34] == NONE).all() and (f[0, 34:] == flags[0, 34:]).all()
+    assert judged[0].sum() == 23 and not judged[0, 12] and judged[1].sum() == 24
+    held, _ = target_trend(y, f == TRAIN, "hold")
+    np.testing.assert_array_equal(held[0, :35], 0.0)  # the fit's record begins at the cut: held before it
+
+
 def test_regional_start_is_trained_on_pooled_training_months_and_starts_every_cell():
     """models.start regional: the regional models see the pooled cells' training months only (a test month
     changed changes nothing), and fit k of every cell starts from regional model k (with a learning rate that

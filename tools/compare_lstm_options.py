@@ -3,8 +3,12 @@ type are fit again with each variant (the run's hyperparameters, the stored spli
 their validation months. The split's test months, the gap and any truth are never read. How models.trend
 was chosen (docs/method.md).
 
+`--backcast YEARS` judges what validation months cannot: the years before the record, where the
+models.trend options differ. Each cell's first YEARS of GRACE are taken out of the fit (as if the record began
+after them) and its non-test months there are scored against GRACE instead of the validation months.
+
     .venv/bin/python tools/compare_lstm_options.py [--results results] [--configfile config/config.yaml] \\
-        [--model LSTMwb] [--variant name key=value ...]
+        [--model LSTMwb] [--variant name key=value ...] [--backcast YEARS]
 
 A variant's `hp.<name>=value` replaces that hyperparameter of every region (e.g. `hp.window=24`), the rest being
 models.* keys.
@@ -29,11 +33,12 @@ import yaml
 from twsrecon.config import validate
 from twsrecon.evaluation.metrics import nse, pearson_r
 from twsrecon.periods import VAL
-from twsrecon.reconstruction.fitting import fit_cells, region_arrays
+from twsrecon.reconstruction.fitting import backcast, fit_cells, region_arrays
 from twsrecon.reconstruction.hyperparameters import Hyperparameters
 from twsrecon.reconstruction.training import TrainSettings
 
 VARIANTS = {"config": {}, "trend_hold": {"trend": "hold"}, "start_regional": {"start": "regional"}}
+
 
 
 def nse_parts(sim: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,6 +60,8 @@ def main() -> None:
     ap.add_argument("--variant", nargs="+", action="append", default=[],
                     help="a named variant of your own: NAME key=value ... (models.* keys, YAML values)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--backcast", type=int, default=0, metavar="YEARS",
+                    help="score each cell's first YEARS of GRACE, left out of the fit, instead of validation months")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = yaml.safe_load(open(args.configfile))
@@ -76,12 +83,13 @@ def main() -> None:
         for region, hp in regions:
             hp = dataclasses.replace(hp, **hp_change)
             cells = region_arrays(results / "regions" / f"{region}.nc", results / "split" / f"{region}.nc", args.model)
-            res = fit_cells(cells.x, cells.y, cells.flags, cells.ds["cell"].values, hp, args.model,
+            y, flags, judged = (backcast(cells.y, cells.flags, args.backcast) if args.backcast
+                                else (cells.y, cells.flags, cells.flags == VAL))
+            res = fit_cells(cells.x, y, flags, cells.ds["cell"].values, hp, args.model,
                             fits=models["fits"], seed=config["seed"], settings=TrainSettings.from_params(models),
                             include_current=models["include_current_month"], combine=models["combine_fits"],
                             trend=models["trend"], start=models["start"])
-            val = cells.flags == VAL
-            sim, obs = np.where(val, res.prediction, np.nan), np.where(val, cells.y, np.nan)
+            sim, obs = np.where(judged, res.prediction, np.nan), np.where(judged, cells.y, np.nan)
             scores.append(np.stack([nse(sim, obs), np.sqrt(np.nanmean((sim - obs) ** 2, axis=1)),
                                     *nse_parts(sim, obs)], 1))
         s = np.concatenate(scores)

@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 
 from ..device import resolve_device
-from ..periods import SPLIT_ATTRS, TRAIN, VAL
+from ..periods import NONE, SPLIT_ATTRS, TEST, TRAIN, VAL
 from ..evaluation.baselines import linear_trend
 from ..regions.classes import MODEL_PREDICTORS, uses_sif, uses_water_balance
 from .features import RobustScaler, reference, windows
@@ -109,6 +109,18 @@ def target_trend(twsa: np.ndarray, train: np.ndarray, how: str) -> tuple[np.ndar
     if how == "hold":
         since = np.maximum(since, 0.0)
     return slope[:, None] * since, slope
+
+
+def backcast(twsa: np.ndarray, flags: np.ndarray, years: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The series and split (C, T) of a fit whose record begins `years` after each cell's first GRACE month,
+    and the months it is judged on: those first years' GRACE months that are not test months.
+
+    Why: the models.trend options differ only before the record, which validation months inside it cannot
+    judge; a record cut short can (tools/compare_lstm_options.py --backcast)."""
+    observed = np.isfinite(twsa)
+    first = np.argmax(observed, axis=1)
+    early = observed & (np.arange(twsa.shape[1])[None] < first[:, None] + 12 * years)
+    return np.where(early, np.nan, twsa), np.where(early, NONE, flags).astype(np.int8), early & (flags != TEST)
 
 
 def prepare(predictors: np.ndarray, twsa: np.ndarray, window: int, flags: np.ndarray,
