@@ -40,7 +40,6 @@ from twsrecon.reconstruction.training import TrainSettings
 VARIANTS = {"config": {}, "trend_hold": {"trend": "hold"}, "start_regional": {"start": "regional"}}
 
 
-
 def nse_parts(sim: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Timing, amplitude and level of each cell's validation months: r, alpha = std(sim)/std(obs) and
     beta = (mean(sim) - mean(obs))/std(obs), with NSE = 2 alpha r - alpha**2 - beta**2 (the amplitude/level
