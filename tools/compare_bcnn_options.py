@@ -31,6 +31,7 @@ import yaml
 from twsrecon.config import validate
 from twsrecon.evaluation.metrics import nse
 from twsrecon.evaluation.scores import bcnn_split, observation_interval, on_time, split_on
+from twsrecon.evaluation.tables import aridity_labels
 from twsrecon.gapfill.experiment import BCNNSettings, anchor_to_edges, run_bcnn, window_holdout
 from twsrecon.periods import VAL
 
@@ -121,10 +122,8 @@ def main() -> None:
         split = s["split"].load()
     dry = None  # the aridity classes from the forcings (the evaluation's, no truth): below humid is dry
     if os.path.exists(aridity := f"{args.results}/evaluation/aridity.nc"):
-        with xr.open_dataset(aridity) as a:
-            attrs = a["aridity_class"].attrs
-            humid = attrs["flag_values"][attrs["flag_meanings"].split().index("humid")]
-            dry = (a["aridity_class"].values >= 0) & (a["aridity_class"].values < humid)
+        labels, _ = aridity_labels(aridity)
+        dry = (labels != "") & (labels != "H")
     rows = []
     for name, change in variants.items():
         for pset in args.sets or list(g["predictor_sets"]):

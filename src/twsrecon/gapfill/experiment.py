@@ -240,8 +240,9 @@ def window_holdout(flags: np.ndarray, length: int) -> np.ndarray:
 # gapfill.anchor: what the prediction in a hole of the record (the gap) is tied to.
 ANCHORS = {"none": "the network alone (Mo et al.)",
            "edges": "the network shifted by its error on the GRACE months at the hole's edges",
-           "shrunk": "as edges, each edge's error shrunk by GRACE's stated error against the fit's own, the "
-                     "interval widened by the GRACE error the shift carries"}
+           "shrunk": "the network shifted by its error on the GRACE months at the hole's edges, each edge's error "
+                     "shrunk by GRACE's stated error against the fit's own, the interval widened by the GRACE error "
+                     "the shift carries"}
 
 # gapfill.calibration: the months a first fit holds out to set the interval's width on.
 CALIBRATIONS = {"none": "no months", "validation": "stored split's validation months",
@@ -382,10 +383,9 @@ def run_bcnn(cube: xr.Dataset, ice: np.ndarray, predictors: list[str], experimen
     record = product(data, mean, std, coords, experiment, predictor_set)
     if settings.anchor != "none":
         record["twsa_bcnn"].attrs["comment"] = (
-            f"in each hole between GRACE months the fit trained on (the gap): shifted by the fit's mean error on the "
-            f"{settings.anchor_months} such month(s) at each edge, interpolated linearly"
-            + (", each edge shrunk by GRACE's stated error against the fit's own" if settings.anchor == "shrunk"
-               else "") + f" (gapfill.anchor: {settings.anchor})")
+            f"in each hole between GRACE months the fit trained on (the gap): {ANCHORS[settings.anchor]} (the mean "
+            f"error of {settings.anchor_months} such month(s) at each edge, interpolated linearly; gapfill.anchor: "
+            f"{settings.anchor})")
     if holdout is not None:
         record["twsa_bcnn_std"].attrs["comment"] = (
             f"scaled by {factor:.4f}: the factor that puts 95 % of the {CALIBRATIONS[settings.calibration]} (at the "
