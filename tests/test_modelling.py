@@ -374,3 +374,31 @@ def test_regional_start_is_trained_on_pooled_training_months_and_starts_every_ce
             torch.testing.assert_close(t.select(model_axis(name), m), still[name].select(model_axis(name), m % 2))
     with pytest.raises(ValueError, match="models.start"):
         fit_cells(x, y, flags, np.arange(3), hp, "LSTM", fits=2, seed=7, settings=settings, start="pooled")
+
+
+def test_significant_trend_is_carried_back_only_where_it_stands_out_of_the_cells_own_noise():
+    """`significant` extrapolates a pumping-like decline and leaves a cell whose slow, autocorrelated wander
+    makes a like slope by chance: the seasonal cycle does not count, the wander's autocorrelation widens the error."""
+    from twsrecon.reconstruction.fitting import SIGNIFICANT_T, target_trend, trend_t
+
+    rng = np.random.default_rng(3)
+    n_time = 240
+    t = np.arange(n_time)
+    season = 5 * np.sin(2 * np.pi * t / 12)
+    wander = np.zeros(n_time)
+    for i in range(1, n_time):  # AR(1), rho 0.95: years-long swings
+        wander[i] = 0.95 * wander[i - 1] + rng.normal(0, 1.0)
+    pumped = season - 0.2 * t + rng.normal(0, 1.0, n_time)
+    drifting = season + wander + 0.01 * t
+    twsa = np.where(t >= 120, np.stack([pumped, drifting]), np.nan)
+    train = np.isfinite(twsa) & (t % 5 != 0)
+    stat = trend_t(twsa, train)
+    assert stat[0] < -SIGNIFICANT_T and abs(stat[1]) < SIGNIFICANT_T
+    line, slope = target_trend(twsa, train, "significant")
+    ext, ext_slope = target_trend(twsa, train, "extrapolate")
+    assert slope[0] == pytest.approx(-0.2, abs=0.02) and slope[1] == 0.0 and ext_slope[1] != 0.0
+    np.testing.assert_allclose(line[0], ext[0])
+    assert not line[1].any()
+    # a season alone is no trend, however strong
+    seasonal = 50 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1.0, n_time)
+    assert abs(trend_t(np.where(t >= 120, seasonal, np.nan)[None], train[:1])[0]) < 3

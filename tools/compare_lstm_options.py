@@ -14,7 +14,8 @@ A variant's `hp.<name>=value` replaces that hyperparameter of every region (e.g.
 models.* keys.
 
 Prints, per variant, the median over cells of NSE and RMSE on the validation months, and of the parts of NSE:
-r (timing), alpha (amplitude: std ratio) and |beta| (level: mean error over the observed std).
+r (timing), alpha (amplitude: std ratio) and |beta| (level: mean error over the observed std); and the median NSE
+per aridity class of the run's evaluation (nse_A, nse_SA, nse_SH, nse_H), where it has one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import yaml
 
 from twsrecon.config import validate
 from twsrecon.evaluation.metrics import nse, pearson_r
+from twsrecon.evaluation.tables import aridity_labels
 from twsrecon.periods import VAL
 from twsrecon.reconstruction.fitting import backcast, fit_cells, region_arrays
 from twsrecon.reconstruction.hyperparameters import Hyperparameters
@@ -74,11 +76,14 @@ def main() -> None:
         hp_file = json.loads(path.read_text())
         if not hp_file.get("excluded") and hp_file.get("hyperparameters"):
             regions.append((path.stem, Hyperparameters.from_dict(hp_file["hyperparameters"])))
+    labels = None  # the aridity classes from the forcings (the evaluation's, no truth), where the run has them
+    if (aridity := results / "evaluation" / "aridity.nc").exists():
+        labels = aridity_labels(aridity)[0].ravel()
     rows = []
     for name, change in variants.items():
         models = config["models"] | {k: v for k, v in change.items() if not k.startswith("hp.")}
         hp_change = {k[3:]: v for k, v in change.items() if k.startswith("hp.")}
-        start, scores = time.perf_counter(), []
+        start, scores, classes = time.perf_counter(), [], []
         for region, hp in regions:
             hp = dataclasses.replace(hp, **hp_change)
             cells = region_arrays(results / "regions" / f"{region}.nc", results / "split" / f"{region}.nc", args.model)
@@ -91,12 +96,17 @@ def main() -> None:
             sim, obs = np.where(judged, res.prediction, np.nan), np.where(judged, cells.y, np.nan)
             scores.append(np.stack([nse(sim, obs), np.sqrt(np.nanmean((sim - obs) ** 2, axis=1)),
                                     *nse_parts(sim, obs)], 1))
+            if labels is not None:
+                classes.append(labels[cells.ds["cell"].values])
         s = np.concatenate(scores)
         med = np.nanmedian(s, axis=0)
         rows.append({"variant": name, "model": args.model, "regions": len(regions), "cells": int(np.isfinite(s[:, 0]).sum()),
                      "median_nse": float(med[0]), "median_rmse": float(med[1]), "median_r": float(med[2]),
                      "median_alpha": float(med[3]), "median_abs_beta": float(np.nanmedian(np.abs(s[:, 4]))),
                      "seconds": round(time.perf_counter() - start, 1)})
+        if classes:  # median NSE per class: a level error of the dry cells hides in the median of all
+            cls = np.concatenate(classes)
+            rows[-1] |= {f"nse_{c}": float(np.nanmedian(s[cls == c, 0])) for c in np.unique(cls) if c}
         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
 
 

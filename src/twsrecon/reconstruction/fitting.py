@@ -90,7 +90,39 @@ class Prepared:
 # `hold`, it learns TWSA minus the cell's linear trend fit on its training months, and the trend is added
 # back, held at its first GRACE month's value before it (only the predictors make a trend before GRACE);
 # `extrapolate`, the same with the trend line extended back. The two agree on every GRACE month.
-TRENDS = ("none", "hold", "extrapolate")
+# `significant`, `extrapolate` in the cells whose trend is SIGNIFICANT_T standard errors from zero or more,
+# `none` elsewhere: a trend that strong (pumping, ice loss) is one the predictors do not make, and a model fit
+# without it puts the years before GRACE at the record's mean level (chosen on the backcast, docs/method.md).
+TRENDS = ("none", "hold", "extrapolate", "significant")
+SIGNIFICANT_T = 8.0
+
+
+def trend_t(twsa: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """(C,) t statistic of each cell's linear trend over the months `use`: the seasonal cycle (mean of each
+    month of the year) taken out first, the standard error widened for the residuals' lag-1 autocorrelation
+    (effective n = n (1 - rho) / (1 + rho)), as a month's storage carries over into the next."""
+    n_cells, n_time = twsa.shape
+    ok = use & np.isfinite(twsa)
+    y = np.where(ok, twsa, 0.0)
+    month = np.arange(n_time) % 12  # a monthly axis: its index modulo 12 is the month of the year, shifted
+    for m in range(12):
+        sel = ok[:, month == m]
+        mean = y[:, month == m].sum(1) / np.maximum(sel.sum(1), 1)
+        y[:, month == m] -= np.where(sel, mean[:, None], 0.0)
+    t = np.broadcast_to(np.arange(n_time, dtype=np.float64), twsa.shape)
+    n = ok.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm, ym = np.where(ok, t, 0).sum(1) / n, y.sum(1) / n
+        dt = np.where(ok, t - tm[:, None], 0.0)
+        slope = (dt * np.where(ok, y - ym[:, None], 0.0)).sum(1) / (dt**2).sum(1)
+        e = np.where(ok, y - ym[:, None] - slope[:, None] * dt, np.nan)
+        pairs = ok[:, 1:] & ok[:, :-1]  # consecutive months both used
+        lag = np.where(pairs, e[:, 1:] * e[:, :-1], 0.0).sum(1) / np.maximum(pairs.sum(1), 1)
+        rho = np.clip(lag / (np.nansum(e**2, 1) / n), 0.0, 0.99)
+        n_eff = n * (1 - rho) / (1 + rho)
+        se = np.sqrt(np.nansum(e**2, 1) / np.maximum(n_eff - 2, 1) / (dt**2).sum(1))
+        out = slope / se
+    return np.where(n >= 24, np.nan_to_num(out), 0.0)
 
 
 def target_trend(twsa: np.ndarray, train: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +136,8 @@ def target_trend(twsa: np.ndarray, train: np.ndarray, how: str) -> tuple[np.ndar
     t = np.arange(n_time, dtype=np.float64)
     slope, _ = linear_trend(twsa.T[:, :, None], t, train.T[:, :, None])  # the baselines' and the BCNN's fit
     slope = np.nan_to_num(slope[:, 0], nan=0.0)
+    if how == "significant":
+        slope = np.where(np.abs(trend_t(twsa, train)) >= SIGNIFICANT_T, slope, 0.0)
     first = np.argmax(np.isfinite(twsa), axis=1).astype(np.float64)
     since = t[None] - first[:, None]
     if how == "hold":
