@@ -109,13 +109,12 @@ def trend_t(twsa: np.ndarray, use: np.ndarray) -> np.ndarray:
         sel = ok[:, month == m]
         mean = y[:, month == m].sum(1) / np.maximum(sel.sum(1), 1)
         y[:, month == m] -= np.where(sel, mean[:, None], 0.0)
-    t = np.broadcast_to(np.arange(n_time, dtype=np.float64), twsa.shape)
+    t = np.arange(n_time, dtype=np.float64)
+    slope, intercept = (v[:, 0] for v in linear_trend(np.where(ok, y, np.nan).T[:, :, None], t, ok.T[:, :, None]))
     n = ok.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tm, ym = np.where(ok, t, 0).sum(1) / n, y.sum(1) / n
-        dt = np.where(ok, t - tm[:, None], 0.0)
-        slope = (dt * np.where(ok, y - ym[:, None], 0.0)).sum(1) / (dt**2).sum(1)
-        e = np.where(ok, y - ym[:, None] - slope[:, None] * dt, np.nan)
+        dt = np.where(ok, t[None] - (np.where(ok, t[None], 0).sum(1) / n)[:, None], 0.0)
+        e = np.where(ok, y - intercept[:, None] - slope[:, None] * t[None], np.nan)
         pairs = ok[:, 1:] & ok[:, :-1]  # consecutive months both used
         lag = np.where(pairs, e[:, 1:] * e[:, :-1], 0.0).sum(1) / np.maximum(pairs.sum(1), 1)
         rho = np.clip(lag / (np.nansum(e**2, 1) / n), 0.0, 0.99)
