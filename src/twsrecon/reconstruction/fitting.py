@@ -101,7 +101,7 @@ def trend_t(twsa: np.ndarray, use: np.ndarray) -> np.ndarray:
     """(C,) t statistic of each cell's linear trend over the months `use`: the seasonal cycle (mean of each
     month of the year) taken out first, the standard error widened for the residuals' lag-1 autocorrelation
     (effective n = n (1 - rho) / (1 + rho)), as a month's storage carries over into the next."""
-    n_cells, n_time = twsa.shape
+    n_time = twsa.shape[1]
     ok = use & np.isfinite(twsa)
     y = np.where(ok, twsa, 0.0)
     month = np.arange(n_time) % 12  # a monthly axis: its index modulo 12 is the month of the year, shifted
