@@ -53,15 +53,20 @@ def trend_plus_season(observed: np.ndarray, time: pd.DatetimeIndex, fit: np.ndar
     return out
 
 
+def monthly_means(values: np.ndarray, use: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """(C, 12) each cell's mean of `values` (C, T) per month of the year (`month`, 0-11) over the months `use`;
+    NaN for a month of the year it has none of."""
+    out = np.full((values.shape[0], 12), np.nan)
+    for m in range(12):
+        sel = (month == m)[None, :] & use
+        with np.errstate(invalid="ignore"):
+            out[:, m] = np.nansum(np.where(sel, values, 0.0), 1) / sel.sum(1)
+    return out
+
+
 def climatology_baseline(observed: np.ndarray, flags: np.ndarray, time: pd.DatetimeIndex) -> np.ndarray:
     """Each cell's mean TWSA per calendar month over its training months."""
     month = time.month.to_numpy() - 1
-    out = np.full(observed.shape, np.nan)
-    for m in range(12):
-        sel = (month == m)[None, :] & (flags == TRAIN)
-        with np.errstate(invalid="ignore"):
-            clim = np.nansum(np.where(sel, observed, 0.0), 1) / sel.sum(1)
-        out[:, month == m] = clim[:, None]
-    return out
+    return monthly_means(observed, flags == TRAIN, month)[:, month]
 
 

@@ -12,7 +12,7 @@ import xarray as xr
 
 from ..device import resolve_device
 from ..periods import NONE, SPLIT_ATTRS, TEST, TRAIN, VAL
-from ..evaluation.baselines import linear_trend
+from ..evaluation.baselines import linear_trend, monthly_means
 from ..regions.classes import MODEL_PREDICTORS, uses_sif, uses_water_balance
 from .features import RobustScaler, reference, windows
 from .hyperparameters import Hyperparameters
@@ -103,14 +103,10 @@ def trend_t(twsa: np.ndarray, use: np.ndarray) -> np.ndarray:
     (effective n = n (1 - rho) / (1 + rho)), as a month's storage carries over into the next."""
     n_time = twsa.shape[1]
     ok = use & np.isfinite(twsa)
-    y = np.where(ok, twsa, 0.0)
     month = np.arange(n_time) % 12  # a monthly axis: its index modulo 12 is the month of the year, shifted
-    for m in range(12):
-        sel = ok[:, month == m]
-        mean = y[:, month == m].sum(1) / np.maximum(sel.sum(1), 1)
-        y[:, month == m] -= np.where(sel, mean[:, None], 0.0)
+    y = np.where(ok, twsa - monthly_means(twsa, ok, month)[:, month], 0.0)
     t = np.arange(n_time, dtype=np.float64)
-    slope, intercept = (v[:, 0] for v in linear_trend(np.where(ok, y, np.nan).T[:, :, None], t, ok.T[:, :, None]))
+    slope, intercept = (v[:, 0] for v in linear_trend(y.T[:, :, None], t, ok.T[:, :, None]))
     n = ok.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         dt = np.where(ok, t[None] - (np.where(ok, t[None], 0).sum(1) / n)[:, None], 0.0)
