@@ -377,8 +377,9 @@ def test_regional_start_is_trained_on_pooled_training_months_and_starts_every_ce
 
 
 def test_significant_trend_is_carried_back_only_where_it_stands_out_of_the_cells_own_noise():
-    """`significant` extrapolates a pumping-like decline and leaves a cell whose slow, autocorrelated wander
-    makes a like slope by chance: the seasonal cycle does not count, the wander's autocorrelation widens the error."""
+    """`significant` and `decline` extrapolate a pumping-like decline and leave a cell whose slow, autocorrelated
+    wander makes a like slope by chance: the seasonal cycle does not count, the wander's autocorrelation widens
+    the error. `decline` leaves a strong rise too."""
     from twsrecon.reconstruction.fitting import SIGNIFICANT_T, target_trend, trend_t
 
     rng = np.random.default_rng(3)
@@ -399,6 +400,13 @@ def test_significant_trend_is_carried_back_only_where_it_stands_out_of_the_cells
     assert slope[0] == pytest.approx(-0.2, abs=0.02) and slope[1] == 0.0 and ext_slope[1] != 0.0
     np.testing.assert_allclose(line[0], ext[0])
     assert not line[1].any()
+    # `decline` takes the pumped cell and leaves a rise as strong (a wet spell the predictors make)
+    rising = np.where(t >= 120, -pumped + 2 * season, np.nan)
+    assert trend_t(rising[None], train[:1])[0] > SIGNIFICANT_T
+    line, slope = target_trend(np.stack([twsa[0], rising, twsa[1]]), np.stack([train[0]] * 3), "decline")
+    assert slope[0] == pytest.approx(-0.2, abs=0.02) and slope[1] == 0.0 and slope[2] == 0.0
+    np.testing.assert_allclose(line[0], ext[0])
+    assert not line[1:].any()
     # a season alone is no trend, however strong
     seasonal = 50 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1.0, n_time)
     assert abs(trend_t(np.where(t >= 120, seasonal, np.nan)[None], train[:1])[0]) < 3
