@@ -95,7 +95,7 @@ class Prepared:
 # without it puts the years before GRACE at the record's mean level. `decline`, `extrapolate` only where the
 # trend is a decline DECLINE_T standard errors below zero or more: on the backcast a rising trend carried back
 # cost in nearly every cell (a wet spell the predictors make), a decline gained in every dry cell and cost
-# nothing in the humid ones (abstraction outlasts the record; chosen on the backcast, docs/method.md).
+# next to nothing in the humid ones (abstraction outlasts the record; chosen on the backcast, docs/method.md).
 TRENDS = ("none", "hold", "extrapolate", "significant", "decline")
 SIGNIFICANT_T = 8.0
 DECLINE_T = 4.0
