@@ -92,13 +92,12 @@ class Prepared:
 # `extrapolate`, the same with the trend line extended back. The two agree on every GRACE month.
 # `significant`, `extrapolate` in the cells whose trend is SIGNIFICANT_T standard errors from zero or more,
 # `none` elsewhere: a trend that strong (pumping, ice loss) is one the predictors do not make, and a model fit
-# without it puts the years before GRACE at the record's mean level. `decline`, `extrapolate` only where the
-# trend is a decline DECLINE_T standard errors below zero or more: on the backcast a rising trend carried back
-# cost in nearly every cell (a wet spell the predictors make), a decline gained in every dry cell and cost
-# next to nothing in the humid ones (abstraction outlasts the record; chosen on the backcast, docs/method.md).
+# without it puts the years before GRACE at the record's mean level. `decline`, the same for declines only
+# (t <= -SIGNIFICANT_T): on the backcasts a rise carried back cost in nearly every cell (a wet spell the
+# predictors make), a strong decline gained in every cell (abstraction outlasts the record; chosen on the
+# 4- and 8-year backcasts, docs/method.md).
 TRENDS = ("none", "hold", "extrapolate", "significant", "decline")
 SIGNIFICANT_T = 8.0
-DECLINE_T = 4.0
 
 
 def trend_t(twsa: np.ndarray, use: np.ndarray) -> np.ndarray:
@@ -137,7 +136,7 @@ def target_trend(twsa: np.ndarray, train: np.ndarray, how: str) -> tuple[np.ndar
     slope = np.nan_to_num(slope[:, 0], nan=0.0)
     if how in ("significant", "decline"):
         stat = trend_t(twsa, train)
-        slope = np.where(np.abs(stat) >= SIGNIFICANT_T if how == "significant" else stat <= -DECLINE_T, slope, 0.0)
+        slope = np.where((np.abs(stat) if how == "significant" else -stat) >= SIGNIFICANT_T, slope, 0.0)
     first = np.argmax(np.isfinite(twsa), axis=1).astype(np.float64)
     since = t[None] - first[:, None]
     if how == "hold":
